@@ -1,0 +1,131 @@
+"""How numbers show: one place for money, shares, ratios and years in every output.
+
+The workbook uses the Excel number formats below; the terminal and the HTML pack use the
+``fmt_*`` functions, which render the same number the same way ("EUR 5,612.3m",
+"12.4 %", "1.42x", "2034"). A value with no answer (NaN, None) shows as "n/a".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+NA = "n/a"
+
+#: Excel number formats by kind of value.
+EXCEL_FORMATS = {
+    "eur_m": '#,##0.0,,"m";-#,##0.0,,"m";"–"',
+    "eur": '#,##0;-#,##0;"–"',
+    "eur_per_unit": '#,##0.00',
+    "pct": '0.0%',
+    "ratio": '0.00"x"',
+    "year": '0',
+    "number": '#,##0',
+    "decimal": '#,##0.00##',
+}
+
+#: What kind of value each KPI is.
+KPI_KINDS = {
+    "total_capex_eur": "eur_m",
+    "refresh_capex_eur": "eur_m",
+    "grants_eur": "eur_m",
+    "debt_eur": "eur_m",
+    "equity_eur": "eur_m",
+    "project_npv_eur": "eur_m",
+    "project_irr": "pct",
+    "equity_npv_eur": "eur_m",
+    "equity_irr": "pct",
+    "min_dscr": "ratio",
+    "avg_dscr": "ratio",
+    "llcr": "ratio",
+    "payback_year": "year",
+    "equity_payback_year": "year",
+    "lcoc_eur_per_gpu_hour": "eur_per_unit",
+    "breakeven_price_eur_per_gpu_hour": "eur_per_unit",
+    "peak_equity_exposure_eur": "eur_m",
+    "funding_gap_rate": "pct",
+    "funding_gap_grant_eur": "eur_m",
+    "dscr_covenant_breach": "number",
+}
+
+KPI_LABELS = {
+    "total_capex_eur": "Total initial capex",
+    "refresh_capex_eur": "Refresh capex",
+    "grants_eur": "Grants",
+    "debt_eur": "Senior debt",
+    "equity_eur": "Equity (incl. calls)",
+    "project_npv_eur": "Project NPV",
+    "project_irr": "Project IRR",
+    "equity_npv_eur": "Equity NPV",
+    "equity_irr": "Equity IRR",
+    "min_dscr": "Minimum DSCR",
+    "avg_dscr": "Average DSCR",
+    "llcr": "LLCR",
+    "payback_year": "Project payback year",
+    "equity_payback_year": "Equity payback year",
+    "lcoc_eur_per_gpu_hour": "Levelized cost of compute (EUR/GPU-h)",
+    "breakeven_price_eur_per_gpu_hour": "Break-even launch price (EUR/GPU-h)",
+    "peak_equity_exposure_eur": "Peak equity exposure",
+    "funding_gap_rate": "EU funding-gap rate",
+    "funding_gap_grant_eur": "Grant justified by the funding gap",
+    "dscr_covenant_breach": "DSCR covenant breached",
+}
+
+
+def is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def fmt_eur_m(value: Any) -> str:
+    """Money in EUR millions: ``EUR 5,612.3m``."""
+    if is_missing(value):
+        return NA
+    return f"EUR {value / 1e6:,.1f}m"
+
+
+def fmt_pct(value: Any) -> str:
+    """A fraction as a percentage with one decimal: ``12.4 %``."""
+    if is_missing(value):
+        return NA
+    return f"{value * 100:.1f} %"
+
+
+def fmt_ratio(value: Any) -> str:
+    if is_missing(value):
+        return NA
+    return f"{value:.2f}x"
+
+
+def fmt_year(value: Any) -> str:
+    if is_missing(value):
+        return NA
+    return f"{int(round(value))}"
+
+
+def fmt_number(value: Any) -> str:
+    if is_missing(value):
+        return NA
+    return f"{value:,.0f}"
+
+
+def fmt_unit_price(value: Any) -> str:
+    if is_missing(value):
+        return NA
+    return f"{value:,.2f}"
+
+
+FORMATTERS = {
+    "eur_m": fmt_eur_m,
+    "eur": fmt_number,
+    "pct": fmt_pct,
+    "ratio": fmt_ratio,
+    "year": fmt_year,
+    "number": fmt_number,
+    "eur_per_unit": fmt_unit_price,
+    "decimal": lambda v: NA if is_missing(v) else f"{v:,.4g}",
+}
+
+
+def fmt_kpi(name: str, value: Any) -> str:
+    """Format a KPI by its kind (see :data:`KPI_KINDS`)."""
+    return FORMATTERS[KPI_KINDS.get(name, "decimal")](value)

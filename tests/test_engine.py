@@ -1,0 +1,152 @@
+"""The engine against hand computations on a tiny plant (tests/data/tiny.toml).
+
+Hand working for the tiny plant (1 construction year, 3 operating years):
+- capex in period 0 (2026): facility 1 MW × EUR 1,000,000 + compute 1,000 × EUR 10,000
+  = EUR 11,000,000 (compute is paid the period before it goes live);
+- GPU-hours sold per operating year: 1,000 × 8,760 × 1.0 availability × 0.5 = 4,380,000;
+- revenue: 4,380,000 × EUR 1 = EUR 4,380,000;
+- power: 1,000 GPUs × 1 kW × (0 + 1 × 0.5) × PUE 1 × 8,760 h / 1,000 = 4,380 MWh × EUR 100
+  = EUR 438,000;
+- EBITDA = 4,380,000 − 438,000 = EUR 3,942,000 in 2027, 2028, 2029.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy_financial as npf
+import pytest
+
+from bizcase import engine
+from tests.conftest import ANNUITY_TRANCHE, tiny_case
+
+CAPEX = 11_000_000.0
+EBITDA = 3_942_000.0
+RATE = 0.10
+
+
+def rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1.0)
+
+
+def test_tiny_plant_without_debt_or_tax():
+    res = engine.evaluate(tiny_case())
+    k = {name: float(v[0]) for name, v in res.kpis.items()}
+    flows = [-CAPEX, EBITDA, EBITDA, EBITDA]
+    # NPV at 1 Jan 2026 with year-end flows: Σ f_t / 1.1^(t+1)
+    npv_hand = -CAPEX / 1.1 + EBITDA / 1.1**2 + EBITDA / 1.1**3 + EBITDA / 1.1**4
+    assert rel(k["total_capex_eur"], CAPEX) < 1e-12
+    assert rel(k["project_npv_eur"], npv_hand) < 1e-9
+    assert rel(k["project_irr"], npf.irr(flows)) < 1e-9
+    np.testing.assert_allclose(res.line("revenue_eur")[0], [0, 4_380_000, 4_380_000, 4_380_000], rtol=1e-12)
+    np.testing.assert_allclose(res.line("power_cost_eur")[0], [0, 438_000, 438_000, 438_000], rtol=1e-12)
+    # all-equity: equity flow = project flow; partners split 60/40
+    np.testing.assert_allclose(res.line("equity_cash_flow_eur")[0], flows, rtol=1e-12)
+    alpha, beta = res.partners
+    np.testing.assert_allclose(alpha["cash_flow_eur"][0], 0.6 * np.array(flows), rtol=1e-12)
+    assert rel(float(alpha["contributions_eur"][0]), 0.6 * CAPEX) < 1e-12
+    assert rel(float(beta["distributions_eur"][0]), 0.4 * 3 * EBITDA) < 1e-12
+    # Beta's NPV at its own 15 %: 0.4 × Σ f_t / 1.15^(t+1)
+    beta_npv = 0.4 * sum(f / 1.15 ** (t + 1) for t, f in enumerate(flows))
+    assert rel(float(beta["npv_eur"][0]), beta_npv) < 1e-9
+    assert rel(float(alpha["moic"][0]), 3 * EBITDA / CAPEX) < 1e-12
+    # cumulative: -11.0, -7.058, -3.116, +0.826 (m) -> paid back in 2029
+    assert k["payback_year"] == 2029
+    assert rel(k["peak_equity_exposure_eur"], CAPEX) < 1e-12
+    # LCOC = PV(capex + opex) / PV(GPU-hours), both at 10 %
+    pv = lambda xs: sum(x / 1.1 ** (t + 1) for t, x in enumerate(xs))  # noqa: E731
+    lcoc = (pv([CAPEX, 438_000, 438_000, 438_000])) / pv([0, 4_380_000, 4_380_000, 4_380_000])
+    assert rel(k["lcoc_eur_per_gpu_hour"], lcoc) < 1e-12
+    assert math.isnan(k["min_dscr"]) and math.isnan(k["llcr"])
+    assert all(c["passed"] for c in res.checks)
+
+
+def test_tiny_plant_with_an_annuity_tranche():
+    res = engine.evaluate(tiny_case(ANNUITY_TRANCHE))
+    k = {name: float(v[0]) for name, v in res.kpis.items()}
+    debt = 0.5 * CAPEX  # drawn in 2026; no interest accrues on a zero opening balance
+    payment = debt * RATE / (1 - 1.1**-3)  # = 2,211,631.72 (annuity formula)
+    assert rel(payment, -npf.pmt(0.1, 3, debt)) < 1e-12
+    equity = [-(CAPEX - debt)] + [EBITDA - payment] * 3
+    assert rel(k["debt_eur"], debt) < 1e-12
+    np.testing.assert_allclose(res.line("debt_service_eur")[0], [0, payment, payment, payment], rtol=1e-12)
+    np.testing.assert_allclose(res.line("equity_cash_flow_eur")[0], equity, rtol=1e-12)
+    # interest: 10 % of the opening balances 5.5m, 3,838,368.28, 2,010,573.39
+    b1 = debt * 1.1 - payment
+    b2 = b1 * 1.1 - payment
+    np.testing.assert_allclose(res.line("interest_paid_eur")[0], [0, 0.1 * debt, 0.1 * b1, 0.1 * b2], rtol=1e-12)
+    assert abs(res.line("debt_balance_eur")[0, -1]) < 1e-6
+    assert rel(k["min_dscr"], EBITDA / payment) < 1e-12  # 1.7824 in every year
+    assert rel(k["avg_dscr"], EBITDA / payment) < 1e-12
+    # LLCR = PV at the loan rate of CFADS over the loan life / debt = 3 942 000 × a(3, 10 %) / 5.5m
+    assert rel(k["llcr"], EBITDA * (1 - 1.1**-3) / 0.1 / debt) < 1e-12
+    assert rel(k["equity_irr"], npf.irr(equity)) < 1e-9
+    coe = 0.6 * 0.12 + 0.4 * 0.15
+    assert rel(k["equity_npv_eur"], sum(f / (1 + coe) ** (t + 1) for t, f in enumerate(equity))) < 1e-9
+    assert k["dscr_covenant_breach"] == 0.0
+    for pt, share in zip(res.partners, (0.6, 0.4), strict=True):
+        assert rel(float(pt["irr"][0]), npf.irr(equity)) < 1e-9
+        assert rel(float(pt["contributions_eur"][0]), share * (CAPEX - debt)) < 1e-12
+    assert all(c["passed"] for c in res.checks)
+
+
+def test_tiny_plant_with_tax_and_depreciation():
+    res = engine.evaluate(tiny_case(**{"tax.rate": 0.30}))
+    k = {name: float(v[0]) for name, v in res.kpis.items()}
+    # depreciation: facility 1,000,000 / 4 y + compute 10,000,000 / 10 y = 1,250,000 a year
+    taxable = EBITDA - 1_250_000
+    tax = 0.30 * taxable  # = 807,600
+    flows = [-CAPEX] + [EBITDA - tax] * 3
+    np.testing.assert_allclose(res.line("tax_eur")[0], [0, tax, tax, tax], rtol=1e-12)
+    assert rel(k["project_npv_eur"], sum(f / 1.1 ** (t + 1) for t, f in enumerate(flows))) < 1e-9
+    assert rel(k["project_irr"], npf.irr(flows)) < 1e-9
+    assert rel(k["equity_irr"], npf.irr(flows)) < 1e-9
+
+
+def test_losses_are_carried_forward():
+    # price 0.1 in year 1 makes a loss; the pool is used up before tax is due again
+    res = engine.evaluate(tiny_case(**{"tax.rate": 0.25}))
+    ebt = np.array([-5.0, 2.0, 1.0, 4.0])
+    tax, pool = engine._tax(ebt[None, :], 0.25, True)
+    # pool: 5, 3, 2, 0; taxable: 0, 0, 0, 4 - 2 = 2
+    np.testing.assert_allclose(pool[0], [5, 3, 2, 0])
+    np.testing.assert_allclose(tax[0], [0, 0, 0, 0.5])
+    tax_nocf, _ = engine._tax(ebt[None, :], 0.25, False)
+    np.testing.assert_allclose(tax_nocf[0], [0, 0.5, 0.25, 1.0])
+    assert all(c["passed"] for c in res.checks)
+
+
+def test_mid_year_discounting_shifts_by_half_a_year():
+    end = engine.evaluate(tiny_case())
+    mid = engine.evaluate(tiny_case(**{"project.discounting": "mid"}))
+    assert rel(float(mid.kpis["project_npv_eur"][0]), float(end.kpis["project_npv_eur"][0]) * 1.1**0.5) < 1e-12
+
+
+def test_paths_are_independent_and_match_single_runs(default_case):
+    base = engine.evaluate(default_case)
+    prices = np.array([2.0, 2.6, 3.2])
+    many = engine.evaluate(default_case, {"revenue.launch_price_eur_per_gpu_hour": prices}, debt=base.debt)
+    for i, price in enumerate(prices):
+        one = engine.evaluate(default_case, {"revenue.launch_price_eur_per_gpu_hour": prices[i:i + 1]}, debt=base.debt)
+        for name in ("project_npv_eur", "equity_npv_eur", "min_dscr"):
+            assert rel(float(many.kpis[name][i]), float(one.kpis[name][0])) < 1e-12, (name, price)
+    assert float(many.kpis["project_npv_eur"][1]) == pytest.approx(float(base.kpis["project_npv_eur"][0]), rel=1e-12)
+
+
+def test_default_case_passes_every_check(default_case):
+    res = engine.evaluate(default_case)
+    failed = [c for c in res.checks if not c["passed"]]
+    assert not failed
+    capex = float(res.kpis["total_capex_eur"][0])
+    assert 5.0e9 <= capex <= 6.0e9  # the range the bids talk about
+
+
+def test_debt_is_held_fixed_across_paths(default_case):
+    base = engine.evaluate(default_case)
+    res = engine.evaluate(default_case, {"capex.overrun": np.array([0.0, 0.3])}, debt=base.debt)
+    np.testing.assert_array_equal(res.line("debt_drawdown_eur")[0], res.line("debt_drawdown_eur")[1])
+    eq = res.kpis["equity_eur"]
+    assert eq[1] > eq[0]  # the overrun is funded by equity
+    with pytest.raises(ValueError):
+        engine.evaluate(default_case, {"capex.overrun": np.array([0.0, 0.3])})
