@@ -1,0 +1,113 @@
+"""Invariants of the engine under random inputs (hypothesis).
+
+Whatever the inputs, money is conserved: sources equal uses every year, partner flows
+add up to the equity flow, the debt is repaid by maturity and never negative, grants
+stay within their caps; and the project NPV falls as the discount rate rises when
+every outflow comes first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bizcase import assumptions, engine, finance
+from tests.conftest import TINY
+
+TRANCHE = """
+[[debt]]
+name = "Loan"
+gearing = {gearing}
+interest_rate = {rate}
+tenor_years = {tenor}
+grace_years = {grace}
+repayment = "{profile}"
+upfront_fee = 0.01
+
+[[grants]]
+name = "Grant"
+share_of_eligible_capex = {grant}
+cap_eur = {cap}
+eligible = ["facility", "compute_initial", "compute_refresh"]
+
+[[customers]]
+name = "Anchor"
+gpus = 300
+price_eur_per_gpu_hour = 0.9
+first_operating_year = 1
+years = 3
+"""
+
+inputs = st.fixed_dictionaries({
+    "gearing": st.floats(0.0, 0.8),
+    "rate": st.floats(0.0, 0.12),
+    "tenor": st.integers(3, 8),
+    "grace": st.integers(0, 2),
+    "profile": st.sampled_from(["annuity", "linear", "sculpted"]),
+    "grant": st.floats(0.0, 0.5),
+    "cap": st.floats(1e5, 1e8),
+    "price": st.floats(0.2, 3.0),
+    "decline": st.floats(0.0, 0.4),
+    "tax": st.floats(0.0, 0.4),
+    "life": st.integers(2, 10),
+    "overrun": st.floats(-0.2, 0.8),
+})
+
+
+def tiny_case(extra: str, **values: object) -> assumptions.Case:
+    """The tiny plant over 8 operating years, with extra tables and values."""
+    text = TINY.read_text().replace("operating_years = 3", "operating_years = 8")
+    return assumptions.loads((text + extra).encode(), "tiny.toml").with_values(values)
+
+
+def build(x: dict) -> engine.ModelResult:
+    case = tiny_case(
+        TRANCHE.format(**x),
+        **{
+            "revenue.launch_price_eur_per_gpu_hour": x["price"],
+            "revenue.price_decline": x["decline"],
+            "tax.rate": x["tax"],
+            "capex.compute_life_years": x["life"],
+            "capex.overrun": x["overrun"],
+            "capex.residual_value_share": 0.3,
+        },
+    )
+    return engine.evaluate(case)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs)
+def test_money_is_conserved(x):
+    res = build(x)
+    failed = {c["name"]: c["worst_deviation"] for c in res.checks if not c["passed"]}
+    assert not failed
+    sources = sum(res.line(n) for n in ("grants_eur", "debt_drawdown_eur", "equity_contributions_eur", "equity_calls_eur", "cfads_eur", "terminal_value_eur"))
+    uses = sum(res.line(n) for n in ("capex_eur", "debt_fees_eur", "debt_service_eur", "distributions_eur"))
+    np.testing.assert_allclose(sources, uses, rtol=0, atol=1e-6 * max(1.0, float(res.kpis["total_capex_eur"][0])))
+    partner_total = sum(p["cash_flow_eur"] for p in res.partners)
+    np.testing.assert_allclose(partner_total, res.line("equity_cash_flow_eur"), rtol=1e-12, atol=1e-6)
+    assert res.line("debt_balance_eur").min() > -1e-6
+    assert abs(res.line("debt_balance_eur")[0, -1]) < 1e-6
+    assert (res.line("tax_eur") >= 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(inputs, st.floats(0.0, 0.3), st.floats(0.001, 0.2))
+def test_project_npv_falls_with_the_rate_when_outflows_come_first(x, r, dr):
+    res = build({**x, "life": 10, "overrun": 0.0})  # no refresh: capex only in period 0
+    flows = res.line("project_cash_flow_eur")[0]
+    if flows[0] < 0 and (flows[1:] >= 0).all():
+        assert finance.present_value(r + dr, flows) <= finance.present_value(r, flows) + 1e-6
+
+
+@settings(max_examples=40, deadline=None)
+@given(inputs)
+def test_irr_makes_npv_zero(x):
+    res = build(x)
+    for flows_name, kpi in (("project_cash_flow_eur", "project_irr"), ("equity_cash_flow_eur", "equity_irr")):
+        irr = float(res.kpis[kpi][0])
+        if np.isfinite(irr):
+            flows = res.line(flows_name)[0]
+            scale = np.abs(flows).sum()
+            assert abs(finance.npv(irr, flows)) < 1e-7 * scale
