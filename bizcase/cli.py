@@ -152,5 +152,103 @@ def init(target: str, blackwell: bool, force: bool) -> None:
     click.echo(f"wrote {dest}")
 
 
+def _kpi_grid(header: list[str], rows: list[tuple[str, list[str]]]) -> str:
+    """Rows of labels with one right-aligned column per header."""
+    label_width = max([len(r[0]) for r in rows] + [len(header[0])])
+    widths = [max([len(h)] + [len(r[1][i]) for r in rows]) for i, h in enumerate(header[1:])]
+    lines = ["  " + header[0].ljust(label_width) + "".join(f"  {h:>{w}}" for h, w in zip(header[1:], widths, strict=True))]
+    for label, cells in rows:
+        lines.append("  " + label.ljust(label_width) + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def _parse_target(text: str) -> tuple[str, float]:
+    kpi, sep, value = text.partition("=")
+    if not sep or not kpi.strip() or not value.strip():
+        raise BizcaseError(f"--target {text!r}: write KPI=VALUE, e.g. --target project_npv_eur=0 or --target equity_irr=0.12")
+    raw = value.strip()
+    scale = 1.0
+    if raw.endswith("%"):
+        raw, scale = raw[:-1].strip(), 0.01
+    parsed = assumptions.parse_value(raw)
+    if isinstance(parsed, bool) or not isinstance(parsed, int | float):
+        raise BizcaseError(f"--target {text!r}: {value.strip()!r} is not a number")
+    return kpi.strip(), float(parsed) * scale
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override an input by dotted path (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {scenario, kpis} instead of the table.")
+def scenarios(file: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """KPIs of the base case and of every [scenarios.*] overlay of FILE, side by side."""
+    from bizcase import analysis
+
+    case = _load(file, None, sets)
+    table = analysis.scenario_table(case)
+    if as_json:
+        click.echo(json.dumps(table, indent=2, ensure_ascii=False))
+        return
+    names = list(table[0]["kpis"])
+    rows = [(KPI_LABELS.get(k, k), [fmt_kpi(k, entry["kpis"].get(k)) for entry in table]) for k in names]
+    click.echo(f"{case.data['project']['name']} — scenarios")
+    click.echo(_kpi_grid(["KPI", *[entry["scenario"] for entry in table]], rows))
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, metavar="PATH", help="Vary this input by ± --pct of its base (repeatable) [default: each uncertain input at its P10 and P90].")
+@click.option("--pct", type=click.FloatRange(0, 100, min_open=True), help="Change of each chosen input [percent of base; default 10].")
+@click.option("--scenario", help="Apply the overlay [scenarios.NAME] of the file.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override an input by dotted path (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print tornado rows, spider data and base KPIs as JSON.")
+def sensitivity(file: str | None, inputs: tuple[str, ...], pct: float | None, scenario: str | None,
+                sets: tuple[str, ...], as_json: bool) -> None:
+    """One-at-a-time sensitivity (tornado) of project NPV and equity IRR."""
+    from bizcase import analysis
+
+    case = _load(file, scenario, sets)
+    result = analysis.tornado(case, list(inputs) or None, pct)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    how = "P10 / P90 of each uncertain input" if result["method"] == "p10_p90" else f"± {result['pct']:g} % of base"
+    click.echo(f"{case.data['project']['name']} — sensitivity ({how}); debt re-sized for each value")
+    if not result["tornado"]:
+        click.echo("  no inputs to vary: the file has no [uncertainty.variables]; name some with --input PATH")
+        return
+    for kpi in result["kpis"]:
+        click.echo(f"\n{KPI_LABELS.get(kpi, kpi)} (base {fmt_kpi(kpi, result['base'][kpi])}), by swing")
+        rows = []
+        for r in (r for r in result["tornado"] if r["kpi"] == kpi):
+            swing = None if r["kpi_low"] is None or r["kpi_high"] is None else abs(r["kpi_high"] - r["kpi_low"])
+            rows.append((r["input"], [f"{r['low_value']:.6g}", f"{r['high_value']:.6g}", fmt_kpi(kpi, r["kpi_low"]),
+                                      fmt_kpi(kpi, r["kpi_high"]), fmt_kpi(kpi, swing)]))
+        click.echo(_kpi_grid(["input", "low", "high", "KPI at low", "KPI at high", "swing"], rows))
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--input", "path", required=True, metavar="PATH", help="The input to solve for, e.g. utilization.plateau.")
+@click.option("--target", required=True, metavar="KPI=VALUE", help="The KPI and the value to reach, e.g. project_npv_eur=0 or equity_irr=0.12.")
+@click.option("--scenario", help="Apply the overlay [scenarios.NAME] of the file.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override an input by dotted path (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print {input, value, kpi, target, achieved} as JSON.")
+def breakeven(file: str | None, path: str, target: str, scenario: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """The value of an input at which a KPI reaches a target, within the input's valid range."""
+    from bizcase import analysis
+
+    kpi, value = _parse_target(target)
+    case = _load(file, scenario, sets)
+    solved = analysis.breakeven(case, path, kpi, value)
+    if as_json:
+        click.echo(json.dumps(solved.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{case.data['project']['name']} — scenario: {case.scenario}")
+    click.echo(f"  {path} = {solved.value!r} gives {KPI_LABELS.get(kpi, kpi)} = {fmt_kpi(kpi, solved.achieved)} "
+               f"(target {fmt_kpi(kpi, solved.target)}; base value {case.get(path)!r})")
+    click.echo(f"  reproduce: bizcase run --set {path}={solved.value!r}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

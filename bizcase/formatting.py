@@ -45,6 +45,9 @@ KPI_KINDS = {
     "peak_equity_exposure_eur": "eur_m",
     "funding_gap_rate": "pct",
     "funding_gap_grant_eur": "eur_m",
+    "funding_gap_eligible_cost_eur": "eur_m",
+    "funding_gap_dic_eur": "eur_m",
+    "funding_gap_dnr_eur": "eur_m",
     "dscr_covenant_breach": "number",
 }
 
@@ -68,6 +71,9 @@ KPI_LABELS = {
     "peak_equity_exposure_eur": "Peak equity exposure",
     "funding_gap_rate": "EU funding-gap rate",
     "funding_gap_grant_eur": "Grant justified by the funding gap",
+    "funding_gap_eligible_cost_eur": "Eligible cost (funding gap)",
+    "funding_gap_dic_eur": "Discounted investment cost (funding gap)",
+    "funding_gap_dnr_eur": "Discounted net revenue (funding gap)",
     "dscr_covenant_breach": "DSCR covenant breached",
 }
 

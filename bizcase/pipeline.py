@@ -53,6 +53,8 @@ def run_case(case: Case, *, simulations: int | None = None, seed: int | None = N
         base, extra, simulations=int(n_sims or 0), seed=int(the_seed) if n_sims else None,
         sampling=unc["sampling"] if n_sims else None,
     )
+    doc["scenarios"] = analysis.scenario_table(case, current_kpis=doc["kpis"])
+    doc["sensitivity"] = analysis.tornado(case)
     if mc is not None:
         doc["monte_carlo"] = results.clean(mc.summary)
     return Run(base, doc, mc)
