@@ -120,6 +120,39 @@ def fmt_unit_price(value: Any) -> str:
     return f"{value:,.2f}"
 
 
+def fmt_eur_m_cell(value: Any) -> str:
+    """Money in EUR millions for a table whose header says "EUR m": ``5,612.3``; zero as ``–``.
+
+    Shows what the workbook's ``eur_m`` format shows, without the unit suffix.
+    """
+    if is_missing(value):
+        return NA
+    if value == 0:
+        return "–"
+    return f"{value / 1e6:,.1f}"
+
+
+def fmt_input(value: Any, unit: str = "") -> str:
+    """An assumption as entered, made readable: fractions as percentages, lists joined.
+
+    ``0.17`` with unit "fraction" shows ``17 %``; ``0.0025`` shows ``0.25 %``;
+    ``10_000_000`` shows ``10,000,000``; ``True`` shows ``yes``.
+    """
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(fmt_input(v, unit) for v in value)
+    if isinstance(value, str):
+        return value
+    if is_missing(value):
+        return NA
+    if unit.startswith("fraction"):
+        return f"{value * 100:.4g} %"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.6f}".rstrip("0").rstrip(".")
+
+
 FORMATTERS = {
     "eur_m": fmt_eur_m,
     "eur": fmt_number,
