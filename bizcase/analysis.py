@@ -169,6 +169,7 @@ def solve(
     low: float | None = None,
     high: float | None = None,
     grid: int = 41,
+    around_current: bool = True,
 ) -> float:
     """The value of input ``path`` at which ``kpi`` equals ``target``.
 
@@ -186,7 +187,10 @@ def solve(
     low, high : float, optional
         Search range [unit of the input]; the input's valid range by default.
     grid : int, default 41
-        Points of the bracketing grid.
+        Points of the even bracketing grid.
+    around_current : bool, default True
+        Also try points closing in on the input's current value (see :func:`search_grid`);
+        a KPI known to be monotone and finite over the range needs only the even grid.
 
     Returns
     -------
@@ -212,7 +216,11 @@ def solve(
     lo = lo_default if low is None else float(low)
     hi = hi_default if high is None else float(high)
     f = kpi_of(case, path, kpi)
-    xs = search_grid(lo, hi, float(case.get(path)), grid)
+    xs = (
+        search_grid(lo, hi, float(case.get(path)), grid)
+        if around_current
+        else np.linspace(lo, hi, grid)
+    )
     ys = np.array([f(float(x)) for x in xs])
     gs = ys - target
     for a, b, ga, gb in zip(xs[:-1], xs[1:], gs[:-1], gs[1:], strict=True):
@@ -375,6 +383,7 @@ def breakeven_price(case: Case) -> float:
             low=0.0,
             high=50.0,
             grid=11,
+            around_current=False,
         )
     except BizcaseError:
         return float("nan")
