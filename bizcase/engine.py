@@ -21,7 +21,7 @@ capacity → demand and revenue → power → opex → EBITDA → capex → gran
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +172,8 @@ def evaluate(
     utilization_noise: Array | None = None,
     power_price_multiplier: Array | None = None,
     debt: DebtSchedule | None = None,
+    irr: Callable[[Array], Array] | None = None,
+    checks: bool = True,
 ) -> ModelResult:
     """Evaluate the business case on one or many paths.
 
@@ -190,6 +192,12 @@ def evaluate(
     debt : DebtSchedule, optional
         A fixed debt schedule; sized here from this evaluation when omitted (only
         allowed on one path, or when no draw changes the base case).
+    irr : callable, optional
+        ``irr(flows (n_paths, T)) -> (n_paths,)`` used for the project and equity IRRs;
+        :func:`bizcase.finance.irr` (the spreadsheet's root, which the workbook mirrors)
+        when omitted. Monte Carlo passes its own root rule (see :mod:`bizcase.simulate`).
+    checks : bool, default True
+        Compute the integrity checks (``ModelResult.checks`` stays empty when False).
 
     Returns
     -------
@@ -305,7 +313,7 @@ def evaluate(
         eligible_total = np.sum(eligible, axis=-1, keepdims=True)
         rate = np.minimum(
             p(f"grants.{g}.share_of_eligible_capex"),
-            np.divide(p(f"grants.{g}.cap_eur"), eligible_total, out=np.zeros_like(eligible_total), where=eligible_total > 0),
+            _safe_divide(p(f"grants.{g}.cap_eur"), eligible_total),
         )
         received = rate * eligible
         L[f"grant_{g}_eur"] = received
@@ -395,10 +403,17 @@ def evaluate(
     L["cumulative_equity_cash_flow_eur"] = np.cumsum(net, axis=-1)
 
     result = ModelResult(case, tl, n, L, {}, [], debt)
-    result.kpis = kpis(result, grants_total)
+    result.kpis = kpis(result, grants_total, irr=irr)
     result.partners = partner_flows(result)
-    result.checks = integrity_checks(result, grants_total)
+    if checks:
+        result.checks = integrity_checks(result, grants_total)
     return result
+
+
+def _safe_divide(numerator: Number, denominator: Array) -> Array:
+    """``numerator / denominator`` where the denominator is positive, else 0 (broadcasting both)."""
+    shape = np.broadcast_shapes(np.shape(numerator), np.shape(denominator))
+    return np.divide(numerator, denominator, out=np.zeros(shape), where=denominator > 0)
 
 
 def _infer_paths(draws: Mapping[str, Array], *arrays: Array | None) -> int:
@@ -490,8 +505,16 @@ def _balance_at(draws: Array, rate: float, construction_years: int, period: int)
 # --- metrics ------------------------------------------------------------------------------
 
 
-def kpis(res: ModelResult, grants_total: list[Array]) -> dict[str, Array]:
-    """Per-path KPIs (DESIGN "Outputs"), each of shape (n_paths,)."""
+def _present_value(flows: Array, factors: Array) -> Array:
+    """Σ_t flows[..., t] × factors[t], summed row by row in the same order for any number of
+    paths (a BLAS matrix product may order the sum differently for one row than for many),
+    so a Monte Carlo path with the base case's inputs equals the base case bit for bit."""
+    return np.sum(flows * factors, axis=-1)
+
+
+def kpis(res: ModelResult, grants_total: list[Array], irr: Callable[[Array], Array] | None = None) -> dict[str, Array]:
+    """Per-path KPIs (DESIGN "Outputs"), each of shape (n_paths,); ``irr`` as in :func:`evaluate`."""
+    irr_of = finance.irr if irr is None else irr
     L, tl, n, data = res.lines, res.timeline, res.n_paths, res.case.data
     T = tl.n_periods
 
@@ -513,10 +536,10 @@ def kpis(res: ModelResult, grants_total: list[Array]) -> dict[str, Array]:
     k["grants_eur"] = total("grants_eur")
     k["debt_eur"] = total("debt_drawdown_eur")
     k["equity_eur"] = total("equity_contributions_eur") + total("equity_calls_eur")
-    k["project_npv_eur"] = project_cf @ df
-    k["project_irr"] = finance.irr(project_cf)
-    k["equity_npv_eur"] = equity_cf @ tl.discount_factors(cost_of_equity)
-    k["equity_irr"] = finance.irr(equity_cf)
+    k["project_npv_eur"] = _present_value(project_cf, df)
+    k["project_irr"] = np.asarray(irr_of(project_cf), dtype=float).reshape(n)
+    k["equity_npv_eur"] = _present_value(equity_cf, tl.discount_factors(cost_of_equity))
+    k["equity_irr"] = np.asarray(irr_of(equity_cf), dtype=float).reshape(n)
     dscr = full("dscr")
     has_service = np.isfinite(dscr)
     if has_service.any():
@@ -528,9 +551,9 @@ def kpis(res: ModelResult, grants_total: list[Array]) -> dict[str, Array]:
     k["llcr"] = _llcr(res)
     k["payback_year"] = finance.payback_year(project_cf, tl.years)
     k["equity_payback_year"] = finance.payback_year(equity_cf, tl.years)
-    opex_pv = full("opex_eur") @ df
-    net_capex_pv = (full("capex_eur") - full("grants_eur")) @ df
-    hours_pv = full("gpu_hours_sold") @ df
+    opex_pv = _present_value(full("opex_eur"), df)
+    net_capex_pv = _present_value(full("capex_eur") - full("grants_eur"), df)
+    hours_pv = _present_value(full("gpu_hours_sold"), df)
     k["lcoc_eur_per_gpu_hour"] = np.divide(opex_pv + net_capex_pv, hours_pv, out=np.full(n, np.nan), where=hours_pv > 0)
     k["peak_equity_exposure_eur"] = finance.peak_exposure(equity_cf)
     covenant = min((t.min_dscr_covenant for t in res.debt.tranches), default=np.nan)
@@ -554,7 +577,7 @@ def _llcr(res: ModelResult) -> Array:
     debt = sum(opening)
     rate = sum(b * t.interest_rate for b, t in zip(opening, tranches, strict=True)) / debt
     cfads = np.broadcast_to(res.lines["cfads_eur"], (n, T))[:, p0 : p1 + 1]
-    pv = cfads @ (1.0 + rate) ** -np.arange(1, p1 - p0 + 2)
+    pv = _present_value(cfads, (1.0 + rate) ** -np.arange(1, p1 - p0 + 2))
     return pv / debt
 
 
@@ -566,6 +589,9 @@ def partner_flows(res: ModelResult) -> list[dict[str, Any]]:
     paid_out = np.broadcast_to(L["distributions_eur"], (n, T))
     irr = res.kpis["equity_irr"]  # identical for every pro-rata partner
     payback = res.kpis["equity_payback_year"]
+    # Pro rata: a partner's multiple equals the equity's, its exposure is its share of it.
+    equity_moic = finance.moic(equity_cf)
+    equity_exposure = finance.peak_exposure(equity_cf)
     out = []
     for pt in res.case.data["partners"]:
         s = pt["share"]
@@ -578,9 +604,9 @@ def partner_flows(res: ModelResult) -> list[dict[str, Any]]:
             "contributions_eur": s * paid_in.sum(axis=-1),
             "distributions_eur": s * paid_out.sum(axis=-1),
             "irr": irr,
-            "npv_eur": flows @ tl.discount_factors(pt["cost_of_equity"]),
-            "moic": finance.moic(flows),
-            "peak_exposure_eur": finance.peak_exposure(flows),
+            "npv_eur": _present_value(flows, tl.discount_factors(pt["cost_of_equity"])),
+            "moic": equity_moic,
+            "peak_exposure_eur": s * equity_exposure,
             "payback_year": payback,
         })
     return out
