@@ -56,6 +56,7 @@ from bizcase import __version__, assumptions, formatting
 FIRST_COL = 4
 LABEL_COL, UNIT_COL, VALUE_COL = 1, 2, 3
 HEADER_ROWS = 3
+BAND = 18  # rows per band of charts (8 cm high)
 
 #: Kinds of value -> Excel number format (shared with the HTML pack via formatting).
 FMT = {
@@ -86,6 +87,11 @@ SHEETS = (
     "Partners", "Outputs", "Checks", "Monte Carlo", "Scenarios",
 )
 CALC_SHEETS = ("Timeline", "Operations", "Capex", "Tax", "Financing", "Cash flow", "Partners")
+
+#: Why a KPI is a value rather than a formula.
+VALUE_NOTES = {
+    "breakeven_price_eur_per_gpu_hour": "value: launch price solved by re-evaluating the whole model (debt sizing included) until project NPV = 0",
+}
 
 #: Inputs that shape the workbook (rows, columns, which rows add up): not live in Excel.
 SHAPE_INPUTS = {
@@ -841,7 +847,7 @@ class _Writer:
             else:
                 c = self.number(ws, r, 3, value, kind, f"n/a: {notes.get(key, 'no answer')}")
                 if not _is_missing(value):
-                    self.text(ws, r, 4, "value from the run (solved by re-evaluating the model)", NOTE_FONT)
+                    self.text(ws, r, 4, VALUE_NOTES.get(key, "value from the run's analysis (re-evaluations of the model, not a formula)"), NOTE_FONT)
             c.fill = KPI_FILL
             c.font = TOTAL_FONT
             safe = _kpi_name(key)
@@ -894,8 +900,9 @@ class _Writer:
         for column, width in zip("ABCD", (44, 34, 18, 60), strict=True):
             ws.column_dimensions[column].width = width
         ws.freeze_panes = "A4"
-        self.charts(ws, su_first, su_last)
+        charts_end = self.charts(ws, su_first, su_last, r + 3)
         self.setup_print(ws, title_rows="3:3")
+        ws.print_area = f"A1:D{charts_end}"
 
     def kpi_formulas(self) -> dict[str, str]:
         """KPI -> formula template over whole rows (KPIs the workbook can compute live)."""
@@ -937,7 +944,8 @@ class _Writer:
             self.name(key, "Outputs", f"$C${self.workings_row + i}")
         return rows
 
-    def charts(self, ws: Worksheet, su_first: int, su_last: int) -> None:
+    def charts(self, ws: Worksheet, su_first: int, su_last: int, top: int) -> int:
+        """Native charts below the tables, two per band; returns the last row they cover."""
         m = self.model
         T = self.T
         cf = self.ws["Cash flow"]
@@ -951,8 +959,9 @@ class _Writer:
             ref = Reference(cf, min_col=FIRST_COL, max_col=FIRST_COL + T - 1, min_row=row)
             chart.series.append(Series(ref, title=label))
         chart.set_categories(years)
-        chart.height, chart.width = 8, 18
-        ws.add_chart(chart, "F3")
+        chart.x_axis.tickLblPos = "low"  # year labels below negative bars
+        chart.height, chart.width = 8, 15
+        ws.add_chart(chart, f"A{top}")
 
         su = BarChart()
         su.type = "bar"
@@ -962,8 +971,8 @@ class _Writer:
         su.add_data(Reference(ws, min_col=3, max_col=4, min_row=su_first, max_row=su_last), titles_from_data=True)
         su.set_categories(Reference(ws, min_col=1, min_row=su_first + 1, max_row=su_last))
         su.x_axis.numFmt = FMT["eur_m"]
-        su.height, su.width = 8, 18
-        ws.add_chart(su, "F20")
+        su.height, su.width = 8, 15
+        ws.add_chart(su, f"C{top}")
 
         pt = self.ws["Partners"]
         first, last = self.partner_table
@@ -972,16 +981,18 @@ class _Writer:
         pr.add_data(Reference(pt, min_col=3, max_col=4, min_row=first - 1, max_row=last), titles_from_data=True)
         pr.set_categories(Reference(pt, min_col=1, min_row=first, max_row=last))
         pr.y_axis.numFmt = FMT["eur_m"]
-        pr.height, pr.width = 8, 18
-        ws.add_chart(pr, "F37")
+        pr.height, pr.width = 8, 15
+        ws.add_chart(pr, f"A{top + BAND}")
 
         npv = BarChart()
         npv.title = "Partner NPV at own cost of equity (EUR)"
         npv.add_data(Reference(pt, min_col=6, max_col=6, min_row=first - 1, max_row=last), titles_from_data=True)
         npv.set_categories(Reference(pt, min_col=1, min_row=first, max_row=last))
         npv.y_axis.numFmt = FMT["eur_m"]
-        npv.height, npv.width = 8, 18
-        ws.add_chart(npv, "F54")
+        npv.x_axis.tickLblPos = "low"
+        npv.height, npv.width = 8, 15
+        ws.add_chart(npv, f"C{top + BAND}")
+        return top + 2 * BAND
 
     def write_checks(self) -> None:
         m = self.model
@@ -1041,7 +1052,7 @@ class _Writer:
 
     def write_monte_carlo(self) -> None:
         ws = self.ws["Monte Carlo"]
-        self.title(ws, "Monte Carlo (values from the simulation run)")
+        self.title(ws, "Monte Carlo (values from the simulation run, not formulas)")
         summary = self.doc.get("monte_carlo")
         if summary is None and getattr(self.run, "monte_carlo", None) is not None:
             summary = getattr(self.run.monte_carlo, "summary", None)
@@ -1050,45 +1061,89 @@ class _Writer:
             ws.column_dimensions["A"].width = 100
             self.setup_print(ws)
             return
-        stats = ("mean", "sd", "p5", "p10", "p50", "p90", "p95")
-        r = 3
-        self.text(ws, r, 1, "Percentiles of each KPI over the paths", SECTION_FONT)
-        r += 1
-        for j, h in enumerate(("KPI", *stats), start=1):
-            c = self.text(ws, r, j, h, HEADER_FONT)
-            c.fill = HEADER_FILL
-        kpis: Mapping[str, Any] = summary["kpis"] if isinstance(summary.get("kpis"), Mapping) else {}
-        for key, vals in kpis.items():
-            if not isinstance(vals, Mapping):
-                continue
-            r += 1
-            self.text(ws, r, 1, formatting.KPI_LABELS.get(key, str(key)))
-            kind = formatting.KPI_KINDS.get(key, "decimal")
-            for j, s in enumerate(stats, start=2):
-                self.number(ws, r, j, vals.get(s), "decimal" if (kind == "year" and s == "sd") else kind)
-        scalars = [(k, v) for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool) or v is None]
-        if scalars:
+        stats = ("mean", "sd", "p5", "p10", "p50", "p90", "p95", "n_defined")
+        r = 2
+
+        def table(title: str, header: tuple[str, ...]) -> None:
+            nonlocal r
             r += 2
-            self.text(ws, r, 1, "Probabilities and precision", SECTION_FONT)
+            self.text(ws, r, 1, title, SECTION_FONT)
+            r += 1
+            for j, h in enumerate(header, start=1):
+                c = self.text(ws, r, j, h, HEADER_FONT)
+                c.fill = HEADER_FILL
+
+        def stat_row(label: str, vals: Mapping[str, Any], kind: str) -> None:
+            nonlocal r
+            r += 1
+            self.text(ws, r, 1, label)
+            for j, key in enumerate(stats, start=2):
+                if key in vals:
+                    self.number(ws, r, j, vals.get(key), "number" if key == "n_defined" else ("decimal" if kind == "year" and key == "sd" else kind))
+
+        scalars = [(k, v) for k, v in summary.items() if v is None or (isinstance(v, int | float | str) and not isinstance(v, bool))]
+        if scalars:
+            table("Run and probabilities", ("Item", "Value"))
             for key, value in scalars:
                 r += 1
                 self.text(ws, r, 1, str(key).replace("_", " "))
-                self.number(ws, r, 2, value, "pct" if str(key).startswith("prob") else "decimal", "no answer")
-        hists: Mapping[str, Any] = summary["histograms"] if isinstance(summary.get("histograms"), Mapping) else {}
+                if isinstance(value, str):
+                    self.text(ws, r, 2, value)
+                else:
+                    self.number(ws, r, 2, value, _mc_kind(str(key)), "no answer on these paths")
+        kpis = summary.get("kpis")
+        if isinstance(kpis, Mapping):
+            table("Each KPI over the paths (paths without an answer are left out)", ("KPI", *stats))
+            for key, vals in kpis.items():
+                if isinstance(vals, Mapping):
+                    stat_row(formatting.KPI_LABELS.get(key, str(key)), vals, formatting.KPI_KINDS.get(key, "decimal"))
+        partners = summary.get("partners")
+        if isinstance(partners, list) and partners:
+            table("Partner NPV at own cost of equity over the paths", ("Partner", *stats, "P(IRR < cost of equity)"))
+            for pt in partners:
+                if not isinstance(pt, Mapping):
+                    continue
+                stat_row(str(pt.get("name", "")), pt.get("npv_eur") or {}, "eur_m")
+                self.number(ws, r, len(stats) + 2, pt.get("prob_irr_below_cost_of_equity"), "pct", "no answer")
+        bands = summary.get("bands")
+        if isinstance(bands, Mapping) and isinstance(bands.get("years"), list):
+            years = bands["years"]
+            for line, band in bands.items():
+                if not isinstance(band, Mapping):
+                    continue
+                table(f"Yearly band: {line.replace('_', ' ')}", ("Percentile", *(str(y) for y in years)))
+                kind = "pct" if "utilization" in line else "eur_m"
+                for pkey, values in band.items():
+                    r += 1
+                    self.text(ws, r, 1, str(pkey).upper())
+                    for j, v in enumerate(values if isinstance(values, list) else [], start=2):
+                        self.number(ws, r, j, v, kind)
+        sens = summary.get("sensitivities")
+        if isinstance(sens, Mapping) and sens:
+            inputs = sorted({i for v in sens.values() if isinstance(v, Mapping) for i in v})
+            table("Rank correlation of each KPI with each uncertain input (Spearman)", ("Input", *(formatting.KPI_LABELS.get(str(k), str(k)) for k in sens)))
+            for name in inputs:
+                r += 1
+                self.text(ws, r, 1, name)
+                for j, k in enumerate(sens, start=2):
+                    vals = sens[k] if isinstance(sens[k], Mapping) else {}
+                    self.number(ws, r, j, vals.get(name), "decimal")
+        sampled = summary.get("inputs")
+        if isinstance(sampled, Mapping) and sampled:
+            table("Sampled inputs", ("Input", *stats))
+            for name, vals in sampled.items():
+                if isinstance(vals, Mapping):
+                    stat_row(str(name), vals, "decimal")
+        hists = summary.get("histograms")
         chart_row = 3
-        for key, h in hists.items():
+        for key, h in (hists.items() if isinstance(hists, Mapping) else []):
             if not isinstance(h, Mapping):
                 continue
             edges, counts = list(h.get("edges") or []), list(h.get("counts") or [])
             if len(edges) != len(counts) + 1 or not counts:
                 continue
-            r += 2
             label = formatting.KPI_LABELS.get(key, str(key))
-            self.text(ws, r, 1, f"Histogram: {label}", SECTION_FONT)
-            r += 1
-            for j, hd in enumerate(("Bin from", "Bin to", "Paths"), start=1):
-                c = self.text(ws, r, j, hd, HEADER_FONT)
-                c.fill = HEADER_FILL
+            table(f"Histogram: {label}", ("Bin from", "Bin to", "Paths"))
             first = r + 1
             kind = formatting.KPI_KINDS.get(key, "decimal")
             for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True):
@@ -1102,13 +1157,16 @@ class _Writer:
             chart.set_categories(Reference(ws, min_col=1, min_row=first, max_row=r))
             chart.gapWidth = 10
             chart.legend = None
+            chart.x_axis.numFmt = FMT[kind]
             chart.height, chart.width = 7, 16
-            ws.add_chart(chart, f"J{chart_row}")
+            ws.add_chart(chart, f"L{chart_row}")
             chart_row += 16
-        for col, width in zip("ABCDEFGH", (40, 16, 16, 16, 16, 16, 16, 16), strict=True):
-            ws.column_dimensions[col].width = width
-        ws.freeze_panes = "B5"
+        ws.column_dimensions["A"].width = 44
+        for j in range(2, 30):
+            ws.column_dimensions[get_column_letter(j)].width = 13
+        ws.freeze_panes = "B3"
         self.setup_print(ws)
+        ws.print_area = f"A1:T{max(r, chart_row)}"
 
     def write_scenarios(self) -> None:
         ws = self.ws["Scenarios"]
@@ -1139,6 +1197,17 @@ class _Writer:
             ws.column_dimensions[get_column_letter(j)].width = 18
         ws.freeze_panes = "B4"
         self.setup_print(ws, title_rows="3:3")
+
+
+def _mc_kind(key: str) -> str:
+    """Number format kind of a scalar of the Monte Carlo summary, by its name."""
+    if key.startswith("prob") or key.endswith(("_hurdle", "_rate")):
+        return "pct"
+    if key.endswith("_eur"):
+        return "eur_m"
+    if key == "seed":
+        return "index"
+    return "number"
 
 
 def _input_format(f: assumptions.Field) -> str:

@@ -31,28 +31,40 @@ _PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def recalc_files(paths: list[Path], outdir: Path, timeout: float = 180.0) -> list[Path]:
-    """Recalculate .xlsx files in one LibreOffice run; return the recalculated copies."""
+def recalc_files(paths: list[Path], outdir: Path, *, jobs: int = 2, timeout: float = 300.0) -> list[Path]:
+    """Recalculate .xlsx files in LibreOffice; return the recalculated copies.
+
+    The files are split over ``jobs`` concurrent ``soffice`` processes, each with its
+    own throw-away profile (a profile cannot be shared by two running instances).
+    """
     if SOFFICE is None:
         raise RuntimeError("soffice not found")
     outdir.mkdir(parents=True, exist_ok=True)
     names = [p.name for p in paths]
     if len(set(names)) != len(names):
         raise ValueError("workbooks converted together need distinct file names")
-    with tempfile.TemporaryDirectory(prefix="lo-profile-") as profile:
-        user = Path(profile) / "user"
-        user.mkdir()
-        (user / "registrymodifications.xcu").write_text(_PROFILE)
-        cmd = [
-            SOFFICE, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless", "--norestore",
-            "--nologo", "--nodefault", "--convert-to", "xlsx:Calc MS Excel 2007 XML",
-            "--outdir", str(outdir), *map(str, paths),
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    groups = [paths[i::jobs] for i in range(jobs) if paths[i::jobs]]
+    with tempfile.TemporaryDirectory(prefix="lo-profiles-") as root:
+        procs = []
+        for i, group in enumerate(groups):
+            user = Path(root) / f"p{i}" / "user"
+            user.mkdir(parents=True)
+            (user / "registrymodifications.xcu").write_text(_PROFILE)
+            cmd = [
+                SOFFICE, f"-env:UserInstallation={user.parent.as_uri()}", "--headless", "--norestore",
+                "--nologo", "--nodefault", "--convert-to", "xlsx:Calc MS Excel 2007 XML",
+                "--outdir", str(outdir), *map(str, group),
+            ]
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        failures = []
+        for proc in procs:
+            _, err = proc.communicate(timeout=timeout)
+            if proc.returncode != 0:
+                failures.append(f"exit {proc.returncode}: {err[-1000:]}")
     out = [outdir / n for n in names]
     missing = [p for p in out if not p.exists()]
-    if proc.returncode != 0 or missing:
-        raise RuntimeError(f"LibreOffice failed (exit {proc.returncode}); missing {missing}: {proc.stderr[-2000:]}")
+    if failures or missing:
+        raise RuntimeError(f"LibreOffice failed ({'; '.join(failures)}); missing {missing}")
     return out
 
 

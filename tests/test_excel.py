@@ -361,6 +361,16 @@ def test_monte_carlo_and_scenarios_sheets_from_the_document(runs: dict) -> None:
     assert "No scenarios" in str(wb2["Scenarios"]["A3"].value)
 
 
+def test_monte_carlo_sheet_of_a_real_simulation(default_case: Case) -> None:
+    run = pipeline.run_case(default_case, simulations=64)
+    wb, _ = excel.build(run)
+    ws = wb["Monte Carlo"]
+    labels = {c.value for row in ws.iter_rows(max_col=1) for c in row}
+    assert "Project NPV" in labels and "prob project npv negative" in labels
+    assert len(ws._charts) == len(run.doc["monte_carlo"]["histograms"])
+    assert not any(isinstance(c.value, float) and not math.isfinite(c.value) for row in ws.iter_rows() for c in row)
+
+
 def test_default_workbook_is_written_quickly(runs: dict) -> None:
     run = runs["default"]
     excel.workbook_bytes(run)
