@@ -722,6 +722,24 @@ class _Writer:
             self.text(ws, r, 2, "Number of items shapes the workbook (cohorts, construction years)", NOTE_FONT)
             self.name(name, "Inputs", f"$D${first}:$D${r - 1}")
             r += 1
+        unc = self.case.data.get("uncertainty", {})
+        variables = unc.get("variables") or {}
+        if variables:
+            r += 1
+            self.text(ws, r, 1, "[uncertainty] — used by Monte Carlo only, not by the formulas", SECTION_FONT)
+            r += 1
+            for path, spec in variables.items():
+                self.text(ws, r, 1, str(path))
+                self.text(ws, r, 2, ", ".join(f"{k} = {v}" for k, v in dict(spec).items()))
+                r += 1
+            for a, b, rho in (unc.get("correlation") or {}).get("pairs", []):
+                self.text(ws, r, 1, "rank correlation")
+                self.text(ws, r, 2, f"{a} ~ {b}: {rho}")
+                r += 1
+            for name, params in (unc.get("processes") or {}).items():
+                self.text(ws, r, 1, f"process {name}")
+                self.text(ws, r, 2, ", ".join(f"{k} = {v}" for k, v in dict(params).items()))
+                r += 1
         for col, width in zip("ABCDE", (44, 70, 16, 18, 90), strict=True):
             ws.column_dimensions[col].width = width
         ws.freeze_panes = "B5"
@@ -1192,6 +1210,13 @@ class _Writer:
             for j, s in enumerate(scenarios, start=2):
                 vals = s.get("kpis") or {} if isinstance(s, Mapping) else {}
                 self.number(ws, i, j, vals.get(k), formatting.KPI_KINDS.get(k, "decimal"))
+        r = len(keys) + 5
+        overlays = self.case.data.get("scenarios") or {}
+        if overlays:
+            self.text(ws, r, 1, "Scenario overlays (values set on the base case)", SECTION_FONT)
+            for i, (name, overlay) in enumerate(overlays.items(), start=r + 1):
+                self.text(ws, i, 1, name)
+                self.text(ws, i, 2, ", ".join(f"{k} = {v}" for k, v in dict(overlay).items()))
         ws.column_dimensions["A"].width = 44
         for j in range(2, len(scenarios) + 2):
             ws.column_dimensions[get_column_letter(j)].width = 18
