@@ -74,7 +74,7 @@ Progress = Callable[[int, int], None]
 #: Paths per block: the unit of randomness (one SeedSequence child, one hypercube).
 BLOCK_SIZE = 8192
 #: Default paths per chunk, the unit of execution (a multiple of BLOCK_SIZE).
-DEFAULT_CHUNK_SIZE = 4 * BLOCK_SIZE
+DEFAULT_CHUNK_SIZE = 2 * BLOCK_SIZE
 #: Paths whose yearly values feed the percentile bands.
 BAND_PATHS = 32 * BLOCK_SIZE
 #: Percentiles reported for every KPI and band.
@@ -92,6 +92,8 @@ KPI_NAMES = (
     "llcr", "payback_year", "equity_payback_year", "peak_equity_exposure_eur",
     "lcoc_eur_per_gpu_hour", "total_capex_eur", "refresh_capex_eur", "grants_eur", "equity_eur",
 )
+#: Paths solved at a time by :func:`path_irr`.
+IRR_SLICE = 16384
 #: |NPV| below this share of the sum of its terms' sizes is zero within rounding [-].
 ROUNDING_FLOOR = 64 * np.finfo(float).eps
 #: Rates [fraction/year] scanned for sign changes of the NPV by :func:`path_irr`.
@@ -480,6 +482,9 @@ def path_irr(flows: npt.ArrayLike, *, tol: float = 1e-12, maxiter: int = 60) -> 
     [0.2]
     """
     values = np.asarray(flows, dtype=float)
+    if values.shape[0] > IRR_SLICE:  # slices that stay in the CPU cache
+        return np.concatenate([path_irr(values[i : i + IRR_SLICE], tol=tol, maxiter=maxiter)
+                               for i in range(0, values.shape[0], IRR_SLICE)])
     n, T = values.shape
     scale = np.max(np.abs(values), axis=1, keepdims=True)
     scaled = np.divide(values, scale, out=np.zeros_like(values), where=scale > 0)
