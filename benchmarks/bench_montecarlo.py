@@ -118,8 +118,8 @@ def irr_section() -> None:
 def monte_carlo_section() -> None:
     case = assumptions.load(DEFAULT)
     base = engine.evaluate(case)
-    print("Monte Carlo, default model (T = %d periods, %d uncertain inputs + 2 processes)"
-          % (case.n_periods, len(case.data["uncertainty"]["variables"])))
+    k = len(case.data["uncertainty"]["variables"])
+    print(f"Monte Carlo, default model (T = {case.n_periods} periods, {k} uncertain inputs + 2 processes)")
     n = 100_000
     for workers in (1, 2):
         t, other = timed(lambda workers=workers: simulate.run(case, n, seed=1, base=base, workers=workers), 3)
