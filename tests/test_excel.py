@@ -2,7 +2,7 @@
 
 Expected values come from the engine itself (``run.result.line``, ``run.doc``): the
 workbook must reproduce every calculated line cell and KPI to a relative 1e-9, with an
-absolute floor for values that are sums of cancelling amounts (see ``close``). All
+absolute floor of 1e-6 (money and quantities) or 1e-12 (ratios) for values near zero. All
 workbooks are recalculated in ONE LibreOffice call (module fixture ``recalculated``).
 """
 
@@ -183,11 +183,8 @@ def close(got: Any, want: float, atol: float) -> bool:
     return abs(got - want) <= max(REL * abs(want), atol)
 
 
-def _atol(values: Any) -> float:
-    """Absolute floor for a line: 1e-12 of its largest amount (cancellation), at least 1e-6."""
-    finite = [abs(float(v)) for v in values if isinstance(v, float | int) and math.isfinite(v)]
-    return max(1e-6, 1e-12 * max(finite, default=0.0))
-
+ATOL = 1e-6  # [EUR, GPU-h, MWh …] for values that are zero up to rounding
+ATOL_RATIO = 1e-12  # for rates, ratios and years
 
 def _compare_lines(wb: Any, layout: excel.Layout, run: pipeline.Run) -> list[str]:
     res = run.result
@@ -195,7 +192,7 @@ def _compare_lines(wb: Any, layout: excel.Layout, run: pipeline.Run) -> list[str
     for key in res.lines:
         sheet, row = layout.lines[key]
         want = res.line(key)[0]
-        atol = _atol(want)
+        atol = ATOL
         for t in range(layout.n_periods):
             got = wb[sheet].cell(row=row, column=layout.first_col + t).value
             if not close(got, float(want[t]), atol):
@@ -203,19 +200,17 @@ def _compare_lines(wb: Any, layout: excel.Layout, run: pipeline.Run) -> list[str
         if key in layout.totals:
             s, cell = layout.totals[key]
             total = float(want.sum())
-            if not close(wb[s][cell].value, total, atol * len(want)):
+            if not close(wb[s][cell].value, total, ATOL):
                 bad.append(f"total {key}: {wb[s][cell].value!r} != {total!r}")
     return bad
 
 
 def _compare_kpis(wb: Any, layout: excel.Layout, run: pipeline.Run) -> list[str]:
     bad = []
-    scale = max(1.0, abs(run.doc["kpis"]["total_capex_eur"]))
     for key, want in run.doc["kpis"].items():
         sheet, cell = layout.kpis[key]
         got = wb[sheet][cell].value
-        atol = 1e-12 * scale if key.endswith("_eur") else 1e-12
-        if not close(got, want, atol):
+        if not close(got, want, ATOL if key.endswith("_eur") else ATOL_RATIO):
             bad.append(f"KPI {key}: {got!r} != {want!r}")
     for where, record in zip(layout.partners, run.doc["partners"], strict=True):
         for key, (sheet, cell) in where.items():
@@ -223,7 +218,7 @@ def _compare_kpis(wb: Any, layout: excel.Layout, run: pipeline.Run) -> list[str]
             if key == "name":
                 ok = got == want
             else:
-                ok = close(got, want, 1e-12 * scale if key.endswith("_eur") else 1e-12)
+                ok = close(got, want, ATOL if key.endswith("_eur") else ATOL_RATIO)
             if not ok:
                 bad.append(f"partner {record['name']} {key}: {got!r} != {want!r}")
     return bad
@@ -293,7 +288,7 @@ def test_what_if_changed_inputs_give_the_engine_kpis(base: str, runs: dict, buil
     for key, want in values.items():
         sheet, cell = layout.kpis[key]
         got = wb[sheet][cell].value
-        if not close(got, want, 1e-12 * max(1.0, abs(run.doc["kpis"]["total_capex_eur"])) if key.endswith("_eur") else 1e-12):
+        if not close(got, want, ATOL if key.endswith("_eur") else ATOL_RATIO):
             bad.append(f"{key}: {got!r} != {want!r}")
     assert bad == []
     bad_lines = _compare_lines(wb, layout, run)
