@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import io
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
-
 
 Values = Sequence[float] | np.ndarray
 
@@ -43,7 +45,7 @@ GRID = "#dde2e8"
 #: Width of a full-width chart [inches] (the A4 text block is about 6.9 in wide).
 WIDTH = 6.9
 
-STYLE = {
+STYLE: dict[str, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "bizcase-pack",
     "font.family": "DejaVu Sans",
@@ -76,15 +78,25 @@ STYLE = {
     "axes.facecolor": "white",
     "savefig.facecolor": "white",
     "hatch.linewidth": 0.5,
+    "axes.unicode_minus": False,
 }
 
-_SVG_START = re.compile(r"<svg\b")
-_STRIP = (
-    re.compile(r"<metadata>.*?</metadata>\s*", re.S),
-    re.compile(r"<style[^>]*>.*?</style>\s*", re.S),
-    re.compile(r"<defs>\s*</defs>\s*", re.S),
-)
-_WIDTH_HEIGHT = re.compile(r'<svg([^>]*?) width="[^"]*" height="[^"]*"')
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+ET.register_namespace("", SVG_NS)
+ET.register_namespace("xlink", XLINK_NS)
+_G = f"{{{SVG_NS}}}g"
+_HREF = f"{{{XLINK_NS}}}href"
+_DROP = {f"{{{SVG_NS}}}metadata", f"{{{SVG_NS}}}style"}
+_REFERENCE = re.compile(r"url\(#([^)]+)\)")
+_NO_ROTATION = re.compile(r"^rotate\(-?0 [^)]*\)$")
+_GEOMETRY = {"d", "x", "y", "width", "height", "transform", "points", "x1", "x2", "y1", "y2"}
+_DECIMALS = re.compile(r"-?\d+\.\d{3,}")
+
+
+def _round(match: re.Match[str]) -> str:
+    """Coordinates to 1/100 of a point: invisible on paper and on screen."""
+    return f"{float(match.group(0)):.2f}".rstrip("0").rstrip(".")
 
 
 def label(text: str) -> str:
@@ -97,9 +109,9 @@ def _money_axis(ax, axis: str = "y", decimals: int = 0) -> None:
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 
-def _year_axis(ax, years: Values) -> None:
+def _year_axis(ax, years: Values, max_ticks: int = 12) -> None:
     years = list(years)
-    step = 1 if len(years) <= 12 else 2
+    step = -(-len(years) // max_ticks)
     ax.set_xticks(years[::step])
     ax.set_xticklabels([str(int(y)) for y in years[::step]])
     ax.set_xlim(years[0] - 0.6, years[-1] + 0.6)
@@ -113,45 +125,94 @@ def _figure(height: float, width: float = WIDTH, ncols: int = 1) -> tuple[Figure
 
 
 def to_svg(fig: Figure, key: str, title: str) -> str:
-    """The figure as an inline ``<svg>`` element with ids prefixed by ``key``.
+    """The figure as an inline ``<svg>`` element, lean and with ids prefixed by ``key``.
 
-    ``title`` becomes the SVG's accessible name (escaped here).
+    matplotlib's wrapper groups (``<g id="patch_3">``), metadata, embedded style sheet,
+    identity rotations and unreferenced ids are dropped: the chart looks the same with
+    about half the elements, which keeps the HTML small and the PDF fast. ``title``
+    becomes the SVG's accessible name; ElementTree escapes it and every text on output.
     """
-    buf = io.StringIO()
+    buf = io.BytesIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    text = buf.getvalue()
-    text = text[_SVG_START.search(text).start():]  # type: ignore[union-attr]
-    for pattern in _STRIP:
-        text = pattern.sub("", text)
+    root = ET.fromstring(buf.getvalue())
+    text = buf.getvalue().decode("utf-8")
+    referenced = set(_REFERENCE.findall(text)) | set(re.findall(r'href="#([^"]+)"', text))
     prefix = re.sub(r"[^A-Za-z0-9_-]", "", key) or "chart"
-    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}-{m.group(1)}"', text)
-    text = text.replace("url(#", f"url(#{prefix}-").replace('href="#', f'href="#{prefix}-')
-    safe_title = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    text = _WIDTH_HEIGHT.sub(
-        lambda m: f'<svg{m.group(1)} class="chart" role="img" aria-label="{safe_title}" preserveAspectRatio="xMidYMid meet"',
-        text, count=1,
-    )
-    return text.strip()
+    _simplify(root, referenced, prefix)
+    for name in ("width", "height"):
+        root.attrib.pop(name, None)
+    root.set("class", "chart")
+    root.set("role", "img")
+    root.set("aria-label", title)
+    root.set("preserveAspectRatio", "xMidYMid meet")
+    return ET.tostring(root, encoding="unicode")
 
 
-def _finish(fig: Figure, axes: list, legend_cols: int = 0) -> None:
-    if legend_cols:
-        handles, labels = [], []
-        for ax in axes:
-            h, lab = ax.get_legend_handles_labels()
-            handles += h
-            labels += lab
-        if handles:
-            fig.legend(handles, labels, loc="lower center", ncols=legend_cols, bbox_to_anchor=(0.5, 0.0),
-                       handlelength=1.4, columnspacing=1.4)
-            fig.tight_layout(rect=(0, 0.09, 1, 1))
-            return
-    fig.tight_layout()
+def _simplify(node: ET.Element, referenced: set[str], prefix: str) -> None:
+    children: list[ET.Element] = []
+    for child in list(node):
+        if child.tag in _DROP:
+            continue
+        _simplify(child, referenced, prefix)
+        if child.tag == _G and set(child.attrib) <= {"id"}:
+            children.extend(list(child))  # a wrapper group: keep only what it wraps
+            continue
+        children.append(child)
+    node[:] = children
+    for child in children:
+        child.tail = None
+    if node.text is not None and not node.text.strip():
+        node.text = None
+    ident = node.attrib.pop("id", None)
+    if ident is not None and ident in referenced:
+        node.set("id", f"{prefix}-{ident}")
+    for name, value in list(node.attrib.items()):
+        if name == "transform" and _NO_ROTATION.match(value):
+            del node.attrib[name]
+        elif name in _GEOMETRY:
+            node.set(name, _DECIMALS.sub(_round, " ".join(value.split())))
+        elif name == _HREF and value.startswith("#"):
+            node.set(name, f"#{prefix}-{value[1:]}")
+        elif "url(#" in value:
+            node.set(name, _REFERENCE.sub(lambda m: f"url(#{prefix}-{m.group(1)})", value))
+
+
+def _layout(fig: Figure, *, left: float = 0.7, right: float = 0.15, top: float = 0.12, bottom: float = 0.3,
+            wspace: float = 0.0) -> None:
+    """Fixed margins in inches (cheaper and steadier than a tight layout)."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h,
+                        wspace=wspace)
+
+
+def _legend(fig: Figure, axes: list, ncols: int) -> float:
+    """A legend centred below the axes; returns the extra bottom margin it needs [in]."""
+    handles, labels = [], []
+    for ax in axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    if not handles:
+        return 0.0
+    order = sorted(range(len(handles)), key=lambda i: isinstance(handles[i], Line2D))  # bars first, then lines
+    handles = [handles[i] for i in order]
+    labels = [labels[i] for i in order]
+    ncols = max(1, min(ncols, len(handles)))
+    rows = -(-len(handles) // ncols)
+    fig.legend(handles, labels, loc="lower center", ncols=ncols, bbox_to_anchor=(0.5, 0.0),
+               handlelength=1.4, columnspacing=1.4, borderaxespad=0.3)
+    return 0.17 * rows + 0.06
+
+
+def _label_width(labels: Sequence[str], fontsize: float = 7.0) -> float:
+    """Rough width of the longest label [in] (DejaVu Sans averages ~0.6 em per character)."""
+    longest = max((len(s) for s in labels), default=0)
+    return longest * fontsize * 0.6 / 72
 
 
 def render(draw, key: str, title: str) -> str:
     """Draw a chart under the pack's style and return its SVG."""
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
         fig = draw()
         return to_svg(fig, key, title)
 
@@ -192,7 +253,7 @@ def stacked_bars(
         _money_axis(ax)
         _year_axis(ax, years)
         ax.set_ylabel(ylabel)
-        _finish(fig, [ax], legend_cols=min(5, len(stacks) + len(lines)))
+        _layout(fig, bottom=0.28 + _legend(fig, [ax], 5))
         return fig
 
     return render(draw, key, title)
@@ -228,7 +289,7 @@ def line_chart(
             ax.set_ylim(bottom=ymin)
         _year_axis(ax, years)
         ax.set_ylabel(ylabel)
-        _finish(fig, [ax], legend_cols=min(4, len(series) + len(hlines)))
+        _layout(fig, bottom=0.28 + _legend(fig, [ax], 4))
         return fig
 
     return render(draw, key, title)
@@ -244,11 +305,12 @@ def fan_chart(
     base: Values | None = None,
     percent: bool = False,
     height: float = 2.5,
+    width: float = WIDTH,
 ) -> str:
     """Percentile fan: P5–P95 and P10–P90 shaded, P50 as a line, base case dashed."""
 
     def draw() -> Figure:
-        fig, (ax,) = _figure(height)
+        fig, (ax,) = _figure(height, width=width)
         b = {k: np.asarray(v, dtype=float) for k, v in bands.items()}
         if "p5" in b and "p95" in b:
             ax.fill_between(years, b["p5"], b["p95"], color=SKY, alpha=0.45, linewidth=0, label="P5–P95")
@@ -263,9 +325,9 @@ def fan_chart(
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         else:
             _money_axis(ax)
-        _year_axis(ax, years)
+        _year_axis(ax, years, max_ticks=6 if width < WIDTH else 12)
         ax.set_ylabel(ylabel)
-        _finish(fig, [ax], legend_cols=4)
+        _layout(fig, left=0.7 if width >= WIDTH else 0.62, bottom=0.28 + _legend(fig, [ax], 4))
         return fig
 
     return render(draw, key, title)
@@ -297,10 +359,10 @@ def histogram(
         colours = [RED if threshold is not None and hi <= threshold else STEEL for hi in e[1:]]
         ax.bar(e[:-1], share, np.diff(e), align="edge", color=colours, linewidth=0.3, edgecolor="white")
         for name, value, colour in markers:
-            ax.axvline(value, color=colour, linewidth=1.1, linestyle=(0, (4, 2)))
-            ax.annotate(label(name), (value, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -2),
-                        textcoords="offset points", fontsize=6.5, color=colour, va="top", ha="left",
-                        rotation=90)
+            ax.axvline(value, color=colour, linewidth=1.2, linestyle=(0, (4, 2)), label=label(name))
+        if markers:
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=len(markers), borderaxespad=0.2,
+                      handlelength=2.0, fontsize=6.5)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         if percent:
             ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -309,7 +371,7 @@ def histogram(
         ax.xaxis.set_major_locator(MaxNLocator(6))
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Share of paths")
-        fig.tight_layout()
+        _layout(fig, left=0.62, bottom=0.45, top=0.3 if markers else 0.1, right=0.12)
         return fig
 
     return render(draw, key, title)
@@ -335,7 +397,7 @@ def horizontal_bars(
         ax.set_yticks(y)
         ax.set_yticklabels([label(s) for s in labels])
         ax.axvline(0, color=SLATE, linewidth=0.7)
-        lim = max(0.1, float(np.nanmax(np.abs(v))) * 1.2) if n else 1.0
+        lim = max(0.1, float(np.nanmax(np.abs(v))) * 1.35) if n else 1.0
         ax.set_xlim(-lim, lim)
         for yi, x in zip(y, v, strict=True):
             ax.annotate(f"{x:+.{decimals}f}", (x, yi), xytext=(3 if x >= 0 else -3, 0), textcoords="offset points",
@@ -343,7 +405,7 @@ def horizontal_bars(
         ax.grid(axis="x")
         ax.grid(axis="y", visible=False)
         ax.set_xlabel(xlabel)
-        fig.tight_layout()
+        _layout(fig, left=0.2 + _label_width(labels), bottom=0.42, top=0.08, right=0.2)
         return fig
 
     return render(draw, key, title)
@@ -383,7 +445,7 @@ def tornado(
         else:
             _money_axis(ax, "x")
         ax.set_xlabel(xlabel)
-        _finish(fig, [ax], legend_cols=2)
+        _layout(fig, left=0.2 + _label_width(labels), bottom=0.42 + _legend(fig, [ax], 2), top=0.08, right=0.25)
         return fig
 
     return render(draw, key, title)
@@ -419,7 +481,7 @@ def dscr_chart(
         ax.set_ylim(top=max(top, covenant if np.isfinite(covenant) else 0) * 1.15)
         _year_axis(ax, years)
         ax.set_ylabel("Cover ratio [x]")
-        _finish(fig, [ax], legend_cols=2)
+        _layout(fig, bottom=0.28 + _legend(fig, [ax], 2))
         return fig
 
     return render(draw, key, title)
@@ -450,7 +512,7 @@ def two_panels(
             ax.set_xticklabels([str(int(y)) for y in list(years)[:: 3 if len(years) > 12 else 2]])
             ax.set_ylabel(ylabel)
             ax.set_title(label(panel))
-        _finish(fig, list(axes), legend_cols=5)
+        _layout(fig, top=0.3, bottom=0.28 + _legend(fig, list(axes), 5), wspace=0.32)
         return fig
 
     return render(draw, key, title)

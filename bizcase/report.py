@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
 import jinja2
@@ -28,7 +29,15 @@ import numpy as np
 from markupsafe import Markup
 
 from bizcase import assumptions, formatting, resources
-from bizcase.formatting import NA, fmt_eur_m, fmt_eur_m_cell, fmt_input, fmt_kpi, fmt_number, fmt_pct
+from bizcase.formatting import (
+    NA,
+    fmt_eur_m,
+    fmt_eur_m_cell,
+    fmt_input,
+    fmt_kpi,
+    fmt_number,
+    fmt_pct,
+)
 from bizcase.results import NA_REASONS
 
 TEMPLATE = "pack.html.j2"
@@ -49,6 +58,16 @@ BAND_LABELS = {
     "equity_cash_flow_eur": ("Equity cash flow", "Equity cash flow [EUR m]", False),
     "project_cash_flow_eur": ("Project cash flow", "Project cash flow [EUR m]", False),
     "ebitda_eur": ("EBITDA", "EBITDA [EUR m]", False),
+}
+
+#: Short names of inputs whose schema description reads badly in a chart.
+INPUT_LABELS = {
+    "capex.overrun": "Capex overrun (share of all capex)",
+    "revenue.launch_price_eur_per_gpu_hour": "Launch price of a GPU-hour (operating year 1)",
+    "utilization.plateau": "Market utilization at maturity",
+    "utilization.midpoint_year": "Midpoint of the utilization ramp (operating year)",
+    "revenue.price_decline": "Price decline per year of a cohort's age",
+    "opex.power_price_eur_per_mwh": "Market power price (operating year 1)",
 }
 
 PROBABILITIES = (
@@ -210,9 +229,10 @@ class _View:
         self.kpis: dict[str, Any] = self.doc.get("kpis", {})
         self.notes: dict[str, str] = self.doc.get("notes", {})
         mc = self.doc.get("monte_carlo")
-        self.mc: dict[str, Any] | None = mc if isinstance(mc, Mapping) and mc else None
+        self.mc: Mapping[str, Any] | None = mc if isinstance(mc, Mapping) and mc else None
         self.op = [t for t in range(self.tl.n_periods) if self.tl.is_operation[t]]
         self.op_years = [self.years[t] for t in self.op]
+        self.histogram_notes: list[str] = []
 
     # helpers
 
@@ -226,7 +246,7 @@ class _View:
 
     def kpi_cell(self, name: str) -> dict[str, str]:
         value = self.kpis.get(name)
-        text = fmt_kpi(name, value)
+        text = _fmt_kpi(name, value)
         return _value(text, self.notes.get(name, NA_REASONS.get(name, "no answer")))
 
     def mc_kpi(self, name: str) -> Mapping[str, Any] | None:
@@ -242,6 +262,8 @@ class _View:
         return "Monte Carlo results are not available for this run."
 
     def input_label(self, path: str) -> str:
+        if path in INPUT_LABELS:
+            return INPUT_LABELS[path]
         f = assumptions.field_of(path)
         name = self._item_name(path)
         if f is not None and f.doc:
@@ -280,7 +302,7 @@ class _View:
                 ("Total initial capex", fmt_eur_m(self.kpis.get("total_capex_eur"))),
                 ("Partners", str(len(self.data["partners"]))),
                 ("Scenario", scenario),
-                ("Assumptions", str(manifest.get("assumptions_file") or self.case.file)),
+                ("Assumptions", PurePath(str(manifest.get("assumptions_file") or self.case.file)).name),
             ],
         }
 
@@ -309,17 +331,22 @@ class _View:
                              "note": cell["note"], "band": band})
         rows = []
         for name in self.kpis:
-            if name == "dscr_covenant_breach":
+            if name.startswith("funding_gap_"):
                 continue
             cell = self.kpi_cell(name)
             stats = self.mc_kpi(name)
+            not_simulated = ""
+            if self.mc is not None and stats is None:
+                not_simulated = ("fixed: debt sized once on the base case" if name == "debt_eur"
+                                 else "not part of the Monte Carlo results")
             rows.append({
                 "label": formatting.KPI_LABELS.get(name, name),
                 "value": cell["text"],
                 "note": cell["note"],
-                "p10": fmt_kpi(name, stats.get("p10")) if stats else "",
-                "p50": fmt_kpi(name, stats.get("p50")) if stats else "",
-                "p90": fmt_kpi(name, stats.get("p90")) if stats else "",
+                "not_simulated": not_simulated,
+                "p10": _fmt_kpi(name, stats.get("p10")) if stats else "",
+                "p50": _fmt_kpi(name, stats.get("p50")) if stats else "",
+                "p90": _fmt_kpi(name, stats.get("p90")) if stats else "",
             })
         return {
             "headline": headline,
@@ -347,7 +374,7 @@ class _View:
             f"GPU refreshes included (peak exposure {fmt_kpi('peak_equity_exposure_eur', k.get('peak_equity_exposure_eur'))}).",
         ]
         npv = k.get("project_npv_eur")
-        if _finite(npv):
+        if npv is not None and _finite(npv):
             verdict = "creates value" if npv >= 0 else "does not recover its cost of capital"
             out.append(
                 f"At a discount rate of {fmt_pct(p['discount_rate'])} the project {verdict}: project NPV "
@@ -467,7 +494,7 @@ class _View:
 
     def _funding_gap(self) -> list[dict[str, str]]:
         out = []
-        for name in ("funding_gap_rate", "funding_gap_grant_eur"):
+        for name in [k for k in self.kpis if k.startswith("funding_gap_")]:
             if name in self.kpis:
                 cell = self.kpi_cell(name)
                 out.append({"label": formatting.KPI_LABELS.get(name, name), "value": cell["text"], "note": cell["note"]})
@@ -502,7 +529,7 @@ class _View:
             })
         capacity = ch.two_panels(
             "capacity", "Capacity and capital expenditure", self.years,
-            ("Live GPUs [thousand]", [("Live GPUs", self.line("live_gpus") / 1e3, ch.STEEL)], "thousand GPUs"),
+            ("Live GPUs [thousand]", [("Live GPUs", self.line("live_gpus") / 1e3, ch.SLATE)], "thousand GPUs"),
             ("Capex [EUR m]", [
                 ("Facility", _millions(self.line("facility_capex_eur")), ch.NAVY),
                 ("Initial compute", _millions(self.line("compute_initial_capex_eur")), ch.STEEL),
@@ -530,7 +557,7 @@ class _View:
             "price", "Market price of a GPU-hour", self.op_years,
             [("Fleet-average market price", self.line("market_price_eur_per_gpu_hour")[op], ch.NAVY)],
             "EUR per GPU-hour", decimals=2, ymin=0,
-            hlines=[("Levelized cost of compute", float(lcoc), ch.SAND)] if _finite(lcoc) else [],
+            hlines=[("Levelized cost of compute", float(lcoc), ch.SAND)] if lcoc is not None and _finite(lcoc) else [],
         )
         mix = ch.stacked_bars(
             "customer-mix", "Revenue by customer group", self.op_years,
@@ -596,11 +623,11 @@ class _View:
         inputs = [
             ("IT load per GPU", f"{fmt_input(site['it_kw_per_gpu'])} kW"),
             ("Power usage effectiveness (PUE)", fmt_input(site["pue"])),
-            ("Idle draw", fmt_input(opex["idle_power_share"], "fraction")),
+            ("Idle draw (share of full load)", fmt_pct(opex["idle_power_share"])),
             ("Share bought under the PPA", fmt_pct(opex["ppa_share"])),
             ("PPA price, operating year 1", f"EUR {fmt_input(opex['ppa_price_eur_per_mwh'])}/MWh"),
             ("Market power price, operating year 1", f"EUR {fmt_input(opex['power_price_eur_per_mwh'])}/MWh"),
-            ("Escalation", f"{fmt_input(opex['power_price_escalation'], 'fraction')} per year"),
+            ("Price escalation", f"{fmt_pct(opex['power_price_escalation'])} per year"),
         ]
         rows = []
         for t in op:
@@ -618,6 +645,7 @@ class _View:
             "rows": rows,
             "total_gwh": fmt_number(self.total("power_mwh") / 1e3),
             "total_cost": fmt_eur_m_cell(self.total("power_cost_eur")),
+            "share_of_opex": fmt_pct(_ratio(self.total("power_cost_eur"), self.total("opex_eur"))),
             "chart": _chart(chart, "Electricity and its cost",
                             "Consumption = live GPUs × IT load × (idle + (1 − idle) × utilization) × PUE; "
                             "cost at the PPA/market blend [GWh; EUR m, nominal]."),
@@ -705,7 +733,7 @@ class _View:
         return out
 
     def partners(self) -> dict[str, Any]:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for pt in self.doc.get("partners", []):
             rows.append({
                 "name": str(pt["name"]),
@@ -719,8 +747,22 @@ class _View:
                 "peak": fmt_eur_m_cell(pt.get("peak_exposure_eur")),
                 "payback": _value(formatting.fmt_year(pt.get("payback_year")), NA_REASONS["payback_year_partner"]),
             })
-        notes = sorted({cell["note"] for r in rows for cell in (r["irr"], r["npv"], r["moic"], r["payback"]) if cell["note"]})
-        return {"rows": rows, "notes": notes}
+        cells: list[dict[str, str]] = [r[k] for r in rows for k in ("irr", "npv", "moic", "payback")]
+        notes = sorted({cell["note"] for cell in cells if cell["note"]})
+        uncertain = []
+        for pt in (self.mc or {}).get("partners", []) or []:
+            if not isinstance(pt, Mapping):
+                continue
+            npv: Mapping[str, Any] = pt["npv_eur"] if isinstance(pt.get("npv_eur"), Mapping) else {}
+            irr: Mapping[str, Any] = pt["irr"] if isinstance(pt.get("irr"), Mapping) else {}
+            uncertain.append({
+                "name": str(pt.get("name", "")),
+                "npv": [fmt_eur_m_cell(npv.get(q)) for q in ("p10", "p50", "p90")],
+                "irr": [fmt_pct(irr.get(q)) for q in ("p10", "p50", "p90")],
+                "prob": fmt_pct(pt.get("prob_irr_below_cost_of_equity")),
+            })
+        return {"rows": rows, "notes": notes, "uncertain": uncertain,
+                "mc_reason": "" if self.mc is not None else self.mc_absent_reason()}
 
     def _probability(self, key: str) -> Any:
         if self.mc is None:
@@ -737,39 +779,31 @@ class _View:
             "mc_reason": "" if self.mc is not None else self.mc_absent_reason(),
             "kpi_rows": [], "probabilities": [], "histograms": [], "fans": [], "sensitivity": None,
             "tornados": [], "tornado_rows": [], "tornado_reason": "", "sensitivity_reason": "", "method": "",
+            "histogram_notes": [], "tornado_method": "",
         }
         if self.mc is not None:
             out["method"] = self._mc_method()
             for name, stats in self.mc.get("kpis", {}).items():
-                if not isinstance(stats, Mapping):
+                if not isinstance(stats, Mapping) or name == "dscr_covenant_breach":
                     continue
                 out["kpi_rows"].append({
                     "label": formatting.KPI_LABELS.get(name, name),
                     "base": self.kpi_cell(name)["text"] if name in self.kpis else NA,
                     "cells": [fmt_kpi(name, stats.get(p)) for p in ("mean", "p5", "p10", "p50", "p90", "p95")],
                 })
-            for key, label in PROBABILITIES:
-                value = self._probability(key)
-                if isinstance(value, Mapping):
-                    for who, v in value.items():
-                        out["probabilities"].append({"label": f"{label}: {who}", "value": fmt_pct(v)})
-                elif key in self.mc or value is not None:
-                    out["probabilities"].append({"label": label, "value": fmt_pct(value)})
-            se = next((self.mc[k] for k in ("npv_standard_error_eur", "se_mean_project_npv_eur",
-                                             "standard_error_mean_npv_eur", "mean_npv_standard_error_eur")
-                       if k in self.mc), None)
-            if se is not None:
-                out["probabilities"].append({"label": "Standard error of the mean project NPV", "value": fmt_eur_m(se)})
+            out["probabilities"] = self._probabilities()
             out["histograms"] = self._histograms()
+            out["histogram_notes"] = self.histogram_notes
             for name, (title, ylabel, percent) in BAND_LABELS.items():
-                if name == "market_utilization":
-                    continue
                 band = self._band(name, scale=1.0 if percent else 1e6)
                 if band is None:
                     continue
                 base = self.line(name) / (1.0 if percent else 1e6) if name in self.res.lines else None
-                svg = ch.fan_chart(f"fan-{name}", title, self.years, band, ylabel, base=base, percent=percent)
-                out["fans"].append(_chart(svg, title, f"{title}: Monte Carlo percentile bands per year with the base case."))
+                svg = ch.fan_chart(f"fan-{name}", title, self.years, band, ylabel, base=base, percent=percent,
+                                   width=ch.WIDTH / 2, height=2.3)
+                n_band = self.mc.get("bands", {}).get("n_paths")
+                over = f" over {fmt_number(n_band)} paths" if n_band else ""
+                out["fans"].append(_chart(svg, title, f"Monte Carlo percentiles per year{over}, and the base case."))
             sens = self.mc.get("sensitivities", {}).get("project_npv_eur")
             if isinstance(sens, Mapping) and sens:
                 items = sorted(((k, v) for k, v in sens.items() if _finite(v)), key=lambda kv: -abs(kv[1]))
@@ -786,6 +820,31 @@ class _View:
                 out["sensitivity_reason"] = "Rank-correlation sensitivities are not part of this run's Monte Carlo results."
         self._tornado(out)
         return out
+
+    def _probabilities(self) -> list[dict[str, str]]:
+        assert self.mc is not None
+        rows = []
+        hurdle = self.mc.get("equity_hurdle")
+        for key, label in PROBABILITIES:
+            value = self._probability(key)
+            if key == "prob_equity_irr_below_hurdle" and _finite(hurdle):
+                label = f"Equity IRR below the hurdle ({fmt_pct(hurdle)}, share-weighted cost of equity)"
+            if isinstance(value, Mapping):
+                for who, v in value.items():
+                    rows.append(_row(f"{label}: {who}", fmt_pct(v), "no answer"))
+            elif key in self.mc or value is not None:
+                why = "no senior debt" if key == "prob_dscr_covenant_breach" else "no answer"
+                rows.append(_row(label, fmt_pct(value), why))
+        for partner in self.mc.get("partners", []) or []:
+            if isinstance(partner, Mapping) and "prob_irr_below_cost_of_equity" in partner:
+                rows.append(_row(
+                    f"{partner.get('name', 'Partner')}: IRR below its cost of equity ({fmt_pct(partner.get('cost_of_equity'))})",
+                    fmt_pct(partner["prob_irr_below_cost_of_equity"]), "no answer",
+                ))
+        se = next((self.mc[k] for k in ("std_error_mean_project_npv_eur", "npv_standard_error_eur") if k in self.mc), None)
+        if se is not None or any(k in self.mc for k in ("std_error_mean_project_npv_eur",)):
+            rows.append(_row("Standard error of the mean project NPV", fmt_eur_m(se), "fewer than two paths"))
+        return rows
 
     def _mc_method(self) -> str:
         assert self.mc is not None
@@ -811,24 +870,32 @@ class _View:
                  ("equity_irr", "Equity IRR", "Equity IRR [%]", 1.0, True))
         for name, title, xlabel, scale, percent in specs:
             h = hist.get(name)
-            if not isinstance(h, Mapping) or not h.get("counts") or not h.get("edges"):
+            if not isinstance(h, Mapping):
+                continue
+            if not h.get("counts") or not h.get("edges"):
+                self.histogram_notes.append(f"{title}: no path has a defined value, so there is no histogram.")
                 continue
             edges = np.array([math.nan if v is None else v for v in h["edges"]], dtype=float) / scale
             counts = np.asarray(h["counts"], dtype=float)
-            if len(edges) != len(counts) + 1 or not np.all(np.isfinite(edges)):
+            if len(edges) != len(counts) + 1 or not np.all(np.isfinite(edges)) or counts.sum() <= 0:
                 continue
+            lo, hi = _core_bins(counts)
+            outside = int(counts[:lo].sum() + counts[hi:].sum())
+            edges, counts = edges[lo : hi + 1], counts[lo:hi]
             markers = []
             base = self.kpis.get(name)
-            if _finite(base):
+            if base is not None and _finite(base):
                 markers.append(("Base case", float(base) / scale, charts().SAND))
             stats = self.mc_kpi(name)
             if stats and _finite(stats.get("p50")):
                 markers.append(("P50", float(stats["p50"]) / scale, charts().NAVY))
             svg = ch.histogram(f"hist-{name}", title, edges, counts, xlabel, markers=markers, percent=percent,
                                threshold=0.0 if name == "project_npv_eur" else None)
-            caption = f"Distribution of {title.lower()} across the Monte Carlo paths"
+            caption = "Share of Monte Carlo paths per bin; dashed lines mark the base case and the median (P50)"
             if name == "project_npv_eur":
                 caption += "; bins below zero in red"
+            if outside:
+                caption += f"; {fmt_number(outside)} outlying paths beyond the range shown"
             missing = h.get("n_missing", h.get("nan_count"))
             if missing:
                 caption += f"; {fmt_number(missing)} paths without an answer (n/a) are not shown"
@@ -842,6 +909,14 @@ class _View:
         if not rows:
             out["tornado_reason"] = "One-at-a-time (tornado) sensitivity not run for this pack."
             return
+        method = sensitivity.get("method") if isinstance(sensitivity, Mapping) else None
+        pct = sensitivity.get("pct") if isinstance(sensitivity, Mapping) else None
+        if method == "p10_p90":
+            out["tornado_method"] = "Each uncertain input at its P10 and P90, one at a time, all others at the base case."
+        elif _finite(pct):
+            out["tornado_method"] = f"Each input moved by ±{fmt_pct(pct)}, one at a time, all others at the base case."
+        out["tornado_method"] += (" The whole model is re-run for each value, debt sizing included, as a run with "
+                                  "that input would be.")
         by_kpi: dict[str, list[Mapping[str, Any]]] = {}
         for row in rows:
             if isinstance(row, Mapping) and "kpi" in row:
@@ -864,7 +939,7 @@ class _View:
                     "kpi_low": fmt_kpi(kpi, r.get("kpi_low")),
                     "kpi_high": fmt_kpi(kpi, r.get("kpi_high")),
                 })
-            if not usable or not _finite(base):
+            if not usable or base is None or not _finite(base):
                 continue
             label = formatting.KPI_LABELS.get(kpi, kpi)
             svg = ch.tornado(
@@ -891,14 +966,14 @@ class _View:
         kpi_names: list[str] = []
         for s in items:
             for k in s.get("kpis", {}):
-                if k not in kpi_names and k != "dscr_covenant_breach":
+                if k not in kpi_names:
                     kpi_names.append(k)
         order = [k for k in self.kpis if k in kpi_names] + [k for k in kpi_names if k not in self.kpis]
         rows = []
         for k in order:
             rows.append({
                 "label": formatting.KPI_LABELS.get(k, k),
-                "cells": [fmt_kpi(k, s.get("kpis", {}).get(k)) for s in items],
+                "cells": [_fmt_kpi(k, s.get("kpis", {}).get(k)) for s in items],
             })
         return {"available": True, "reason": "", "columns": names, "rows": rows, "overlays": self._overlays()}
 
@@ -933,10 +1008,10 @@ class _View:
             })
         variables = []
         for path, spec in uncertain.items():
-            f = assumptions.field_of(path)
-            unit = f.unit if f else ""
+            schema = assumptions.field_of(path)
+            unit = schema.unit if schema else ""
             params = ", ".join(f"{k} {fmt_input(v, unit)}" for k, v in spec.items() if k != "dist")
-            variables.append({"path": path, "doc": f.doc if f else "", "dist": str(spec.get("dist", "")),
+            variables.append({"path": path, "doc": schema.doc if schema else "", "dist": str(spec.get("dist", "")),
                               "params": params})
         unc = self.data.get("uncertainty", {})
         correlations = [{"a": str(a), "b": str(b), "rho": f"{float(r):+.2f}"}
@@ -981,9 +1056,10 @@ class _View:
             {"title": "Debt sizing", "text": (
                 "Each tranche draws its gearing × (initial capex − grants on it) during the build; interest accrues "
                 "on the opening balance (no circular reference) and is capitalised during construction. Repayment: "
-                f"{repayment}. DSCR = CFADS ÷ debt service, with CFADS = EBITDA − tax. The debt is sized once, on "
-                "the base case, and held fixed across Monte Carlo paths, scenarios and sensitivities: lenders do "
-                "not re-size per scenario.")},
+                f"{repayment}. DSCR = CFADS ÷ debt service, with CFADS = EBITDA − tax. Under Monte Carlo the debt is "
+                "sized once, on the base case, and held fixed on every path: lenders do not re-size per path, so each "
+                "path shows its own DSCRs and covenant breaches. Scenarios, one-at-a-time sensitivities and break-even "
+                "values re-run the whole model, debt sizing included, as a run with those inputs would.")},
             {"title": "Tax", "text": (
                 f"Tax = {fmt_pct(tax['rate'])} × max(0, profit before tax − losses carried forward); never negative. "
                 + ("Losses are carried forward without limit. " if tax["loss_carry_forward"] else "Losses are not carried forward. ")
@@ -1032,6 +1108,27 @@ def charts() -> Any:
 def _series(i: int) -> str:
     palette: Sequence[str] = charts().SERIES
     return palette[i % len(palette)]
+
+
+def _core_bins(counts: np.ndarray, tail: float = 0.005) -> tuple[int, int]:
+    """The bins ``[lo, hi)`` left after dropping outer bins that hold at most ``tail`` of the paths each side."""
+    total = float(counts.sum())
+    cum = np.cumsum(counts)
+    lo = int(np.searchsorted(cum, tail * total, side="right"))
+    rev = np.cumsum(counts[::-1])
+    hi = len(counts) - int(np.searchsorted(rev, tail * total, side="right"))
+    return (lo, hi) if lo < hi else (0, len(counts))
+
+
+def _row(label: str, text: str, why: str) -> dict[str, str]:
+    return {"label": label, "value": text, "note": why if text == NA else ""}
+
+
+def _fmt_kpi(name: str, value: Any) -> str:
+    """A KPI for display; the covenant-breach flag reads "yes" or "no"."""
+    if name == "dscr_covenant_breach" and _finite(value):
+        return "yes" if value else "no"
+    return fmt_kpi(name, value)
 
 
 def _ratio(a: float, b: float) -> float:
