@@ -367,11 +367,14 @@ class _View:
     def _messages(self) -> list[str]:
         k = self.kpis
         p = self.data["project"]
+        funders = [f"{what} of {fmt_kpi(name, k.get(name))}" for what, name in (("grants", "grants_eur"), ("senior debt", "debt_eur"))
+                   if k.get(name)]
+        refreshes = ", GPU refreshes included" if k.get("refresh_capex_eur") else ""
         out = [
-            f"Total initial capex of {fmt_kpi('total_capex_eur', k.get('total_capex_eur'))} is funded by grants of "
-            f"{fmt_kpi('grants_eur', k.get('grants_eur'))}, senior debt of {fmt_kpi('debt_eur', k.get('debt_eur'))} "
-            f"and equity; partners pay in {fmt_kpi('equity_eur', k.get('equity_eur'))} over the life of the project, "
-            f"GPU refreshes included (peak exposure {fmt_kpi('peak_equity_exposure_eur', k.get('peak_equity_exposure_eur'))}).",
+            f"Total initial capex of {fmt_kpi('total_capex_eur', k.get('total_capex_eur'))} is funded by "
+            f"{', '.join(funders) + ' and equity' if funders else 'equity alone'}; partners pay in "
+            f"{fmt_kpi('equity_eur', k.get('equity_eur'))} over the life of the project{refreshes} "
+            f"(peak exposure {fmt_kpi('peak_equity_exposure_eur', k.get('peak_equity_exposure_eur'))}).",
         ]
         npv = k.get("project_npv_eur")
         if npv is not None and _finite(npv):
@@ -779,27 +782,33 @@ class _View:
             "mc_reason": "" if self.mc is not None else self.mc_absent_reason(),
             "kpi_rows": [], "probabilities": [], "histograms": [], "fans": [], "sensitivity": None,
             "tornados": [], "tornado_rows": [], "tornado_reason": "", "sensitivity_reason": "", "method": "",
-            "histogram_notes": [], "tornado_method": "",
+            "histogram_notes": [], "tornado_method": "", "kpi_notes": [],
         }
         if self.mc is not None:
             out["method"] = self._mc_method()
             for name, stats in self.mc.get("kpis", {}).items():
                 if not isinstance(stats, Mapping) or name == "dscr_covenant_breach":
                     continue
+                base_cell = self.kpi_cell(name) if name in self.kpis else _value(NA, "not in the base-case results")
+                if base_cell["note"]:
+                    out["kpi_notes"].append(f"{formatting.KPI_LABELS.get(name, name)}, base case n/a: {base_cell['note']}.")
                 out["kpi_rows"].append({
                     "label": formatting.KPI_LABELS.get(name, name),
-                    "base": self.kpi_cell(name)["text"] if name in self.kpis else NA,
+                    "base": base_cell["text"],
                     "cells": [fmt_kpi(name, stats.get(p)) for p in ("mean", "p5", "p10", "p50", "p90", "p95")],
                 })
             out["probabilities"] = self._probabilities()
             out["histograms"] = self._histograms()
             out["histogram_notes"] = self.histogram_notes
             for name, (title, ylabel, percent) in BAND_LABELS.items():
-                band = self._band(name, scale=1.0 if percent else 1e6)
+                # utilization exists only in operation; money lines start with the build
+                periods = self.op if percent else list(range(self.tl.n_periods))
+                band = self._band(name, periods, scale=1.0 if percent else 1e6)
                 if band is None:
                     continue
-                base = self.line(name) / (1.0 if percent else 1e6) if name in self.res.lines else None
-                svg = ch.fan_chart(f"fan-{name}", title, self.years, band, ylabel, base=base, percent=percent,
+                base = self.line(name)[periods] / (1.0 if percent else 1e6) if name in self.res.lines else None
+                years = [self.years[t] for t in periods]
+                svg = ch.fan_chart(f"fan-{name}", title, years, band, ylabel, base=base, percent=percent,
                                    width=ch.WIDTH / 2, height=2.3)
                 n_band = self.mc.get("bands", {}).get("n_paths")
                 over = f" over {fmt_number(n_band)} paths" if n_band else ""
