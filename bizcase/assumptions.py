@@ -20,7 +20,10 @@ import copy
 import difflib
 import hashlib
 import math
+import re
+import stat
 import tomllib
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +66,7 @@ def _fmt(x: float) -> str:
 
 
 F = Field
-SHARE = dict(low=0.0, high=1.0, unit="fraction")
+SHARE: dict[str, Any] = {"low": 0.0, "high": 1.0, "unit": "fraction"}
 
 SECTIONS: dict[str, dict[str, Field]] = {
     "project": {
@@ -336,15 +339,7 @@ def load(path: str | Path, *, scenario: str | None = None, values: Mapping[str, 
         With every problem of the file, each naming the file, key, value and rule.
     """
     file = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise AssumptionError(f"{file}: no such assumptions file")
-    if p.is_dir():
-        raise AssumptionError(f"{file}: is a folder, not an assumptions file")
-    size = p.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise AssumptionError(f"{file}: file is {size:,} bytes; an assumptions file is at most {MAX_FILE_BYTES:,} bytes")
-    raw_bytes = p.read_bytes()
+    raw_bytes = _read_capped(Path(path), file)
     case = loads(raw_bytes, file)
     if scenario:
         case = case.with_scenario(scenario)
@@ -355,18 +350,30 @@ def load(path: str | Path, *, scenario: str | None = None, values: Mapping[str, 
 
 def loads(raw_bytes: bytes, file: str = "<memory>") -> Case:
     """Validate assumptions given as TOML bytes; see :func:`load`."""
+    if len(raw_bytes) > MAX_FILE_BYTES:
+        raise AssumptionError(_too_big(file, len(raw_bytes)))
     if b"\x00" in raw_bytes:
-        raise AssumptionError(f"{file}: is a binary file, not TOML text")
+        raise AssumptionError(f"{file}: is a binary file (it contains NUL bytes), not TOML text")
     try:
         text = raw_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise AssumptionError(f"{file}: is not UTF-8 text (byte {exc.start})") from None
-    if not text.strip():
-        raise AssumptionError(f"{file}: is empty; start from `bizcase init`")
+        line = raw_bytes[: exc.start].count(b"\n") + 1
+        raise AssumptionError(
+            f"{file}: is not UTF-8 text: byte {exc.start} (line {line}) is 0x{raw_bytes[exc.start]:02x}; "
+            "save the file as UTF-8"
+        ) from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise AssumptionError(f"{file}: TOML syntax error: {exc}") from None
+        raise AssumptionError(f"{file}: {_syntax_problem(text, exc)}") from None
+    except RecursionError:
+        raise AssumptionError(f"{file}: is nested too deeply to be an assumptions file") from None
+    if not raw:
+        raise AssumptionError(
+            f"{file}: is empty (no keys, only blanks or comments); it needs at least "
+            "[project] and [[partners]]; start from `bizcase init`"
+        )
     sources: dict[str, str] = {}
     problems: list[str] = []
     raw = _split_sources(raw, sources, problems)
@@ -375,6 +382,120 @@ def loads(raw_bytes: bytes, file: str = "<memory>") -> Case:
     _raise(problems, file)
     sha = hashlib.sha256(raw_bytes).hexdigest()
     return Case(data, sources, file, sha)
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def _too_big(file: str, size: int) -> str:
+    return f"{file}: file is {size:,} bytes or more; an assumptions file is at most {MAX_FILE_BYTES:,} bytes"
+
+
+def _read_capped(p: Path, file: str) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES, read without trusting its size."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise AssumptionError(f"{file}: no such assumptions file") from None
+    except OSError as exc:
+        raise AssumptionError(f"{file}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AssumptionError(f"{file}: is a folder, not an assumptions file")
+    if not stat.S_ISREG(st.st_mode):
+        raise AssumptionError(f"{file}: is not a regular file (a device, pipe or socket); give a .toml file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise AssumptionError(_too_big(file, st.st_size))
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise AssumptionError(f"{file}: cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise AssumptionError(_too_big(file, len(data)))
+    return data
+
+
+_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)|\s*\(at end of document\)")
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]#]+?)\s*\]\]?\s*(?:#.*)?$")
+_ASSIGNMENT = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=\s*(.*)$")
+
+
+def _key_parts(key: str) -> list[str]:
+    parts = re.findall(r"\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+", key)
+    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+
+
+def _scan_keys(text: str) -> list[tuple[int, str, str]]:
+    """Best-effort ``(line, dotted key, value text)`` of every header and assignment.
+
+    Used only to explain a syntax error tomllib has already found; headers are reported
+    as ``[name]`` keys. Multi-line strings are skipped crudely.
+    """
+    found: list[tuple[int, str, str]] = []
+    table: list[str] = []
+    counts: dict[str, int] = {}
+    in_string = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_string:
+            if line.count(in_string) % 2 == 1:
+                in_string = ""
+            continue
+        header = _HEADER.match(line)
+        if header:
+            name = ".".join(_key_parts(header.group(2)))
+            if header.group(1) == "[[":
+                index = counts.get(name, 0)
+                counts[name] = index + 1
+                table = [name, str(index)]
+                found.append((number, f"[[{name}]] {index}", ""))
+            else:
+                table = [name]
+                found.append((number, f"[{name}]", ""))
+            continue
+        assignment = _ASSIGNMENT.match(line)
+        if assignment:
+            value = assignment.group(2).strip()
+            for quote in ('"""', "'''"):
+                if value.count(quote) % 2 == 1:
+                    in_string = quote
+            key = ".".join([*table, *_key_parts(assignment.group(1))])
+            found.append((number, key, value))
+    return found
+
+
+def _syntax_problem(text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """Explain a TOML syntax error as ``key = value: rule``, with its line and column."""
+    message = str(exc)
+    position = _POSITION.search(message)
+    reason = _POSITION.sub("", message).strip()
+    line = int(position.group(1)) if position and position.group(1) else None
+    column = int(position.group(2)) if position and position.group(2) else None
+    keys = _scan_keys(text)
+    if reason.startswith(("Cannot overwrite", "Cannot declare", "Cannot mutate")):
+        first: dict[str, int] = {}
+        for number, key, _ in keys:
+            if key in first and not key.startswith("[["):
+                return (
+                    f"{key} is defined twice (lines {first[key]} and {number}); "
+                    "TOML allows each key and table once"
+                )
+            first.setdefault(key, number)
+    where = f"line {line}, column {column}" if line is not None else "the end of the file"
+    lines = text.splitlines()
+    source = lines[line - 1].strip() if line is not None and 0 < line <= len(lines) else ""
+    on_line = [(key, value) for number, key, value in keys if number == line and not key.startswith("[")]
+    if on_line:
+        key, value = on_line[-1]
+        return f"{key} = {_show_raw(value)}: TOML syntax error at {where} ({reason})"
+    before = [key for number, key, _ in keys if line is not None and number < line]
+    context = f" after {before[-1]}" if before else ""
+    shown = f": {_show_raw(source)}" if source else ""
+    return f"TOML syntax error at {where}{context} ({reason}){shown}"
+
+
+def _show_raw(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --- validation -----------------------------------------------------------------------
@@ -472,6 +593,10 @@ def _check_value(path: str, f: Field, value: Any, problems: list[str]) -> Any:
         if len(value) > 200:
             bad("must be at most 200 characters")
             return None
+        hidden = _hidden_character(value)
+        if hidden:
+            bad(f"must not contain control or invisible characters ({hidden})")
+            return None
         return value
     if f.kind == "floats":
         if not isinstance(value, list) or not value:
@@ -509,7 +634,7 @@ def _check_table(path: str, fields: dict[str, Field], table: Any, problems: list
         table = {}
     for key in table:
         if key not in fields:
-            problems.append(f"{path}.{key}: unknown key{_did_you_mean(key, list(fields))}")
+            problems.append(f"{path}.{key} = {_show(table[key])}: unknown key{_did_you_mean(key, list(fields))}")
     for key, f in fields.items():
         if key in table:
             out[key] = _check_value(f"{path}.{key}", f, table[key], problems)
@@ -523,7 +648,7 @@ def _validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any], list[str]
     data: dict[str, Any] = {}
     for key in raw:
         if key not in TOP_LEVEL:
-            problems.append(f"{key}: unknown section or key{_did_you_mean(key, list(TOP_LEVEL))}")
+            problems.append(f"{key} = {_show(raw[key])}: unknown section or key{_did_you_mean(key, list(TOP_LEVEL))}")
     for section, fields in SECTIONS.items():
         data[section] = _check_table(section, fields, raw.get(section, {}), problems)
     for array, fields in ARRAYS.items():
@@ -535,7 +660,10 @@ def _validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any], list[str]
             problems.append(f"{array} = {_show(items)}: must be an array of tables, written [[{array}]]")
             items = []
         data[array] = [_check_table(f"{array}.{i}", fields, item, problems) for i, item in enumerate(items)]
+    before = len(problems)
     data["uncertainty"] = _check_uncertainty(raw.get("uncertainty", {}), problems)
+    if len(problems) == before:
+        problems.extend(_check_uncertain_inputs(data, file))
     scenarios = raw.get("scenarios", {})
     if not isinstance(scenarios, dict) or not all(isinstance(v, dict) for v in scenarios.values()):
         problems.append("scenarios: each scenario must be a table [scenarios.NAME]")
@@ -562,7 +690,7 @@ def _check_uncertainty(raw: Any, problems: list[str]) -> dict[str, Any]:
         return out
     for key in raw:
         if key not in UNCERTAINTY_KEYS:
-            problems.append(f"uncertainty.{key}: unknown key{_did_you_mean(key, list(UNCERTAINTY_KEYS))}")
+            problems.append(f"uncertainty.{key} = {_show(raw[key])}: unknown key{_did_you_mean(key, list(UNCERTAINTY_KEYS))}")
     sims = F("int", 0, 0, 10_000_000, "paths")
     seed = F("int", 0, 0, 2**63 - 1)
     sampling = F("str", "lhs", choices=("lhs", "sobol", "random"))
@@ -593,7 +721,7 @@ def _check_uncertainty(raw: Any, problems: list[str]) -> dict[str, Any]:
         processes = {}
     for name in processes:
         if name not in PROCESSES:
-            problems.append(f"uncertainty.processes.{name}: unknown process{_did_you_mean(name, list(PROCESSES))}")
+            problems.append(f"uncertainty.processes.{name} = {_show(processes[name])}: unknown process{_did_you_mean(name, list(PROCESSES))}")
     for name, fields in PROCESSES.items():
         if name in processes:
             out["processes"][name] = _check_table(f"uncertainty.processes.{name}", fields, processes[name], problems)
@@ -665,12 +793,41 @@ def _check_consistency(data: dict[str, Any], problems: list[str]) -> None:
 
 
 def _unique_names(array: str, items: list[dict[str, Any]], problems: list[str]) -> None:
-    seen: set[str] = set()
+    """Names must differ after Unicode NFKC normalisation, case folding and trimming."""
+    seen: dict[str, int] = {}
     for i, item in enumerate(items):
-        name = (item.get("name") or "").strip().casefold()
+        name = " ".join(unicodedata.normalize("NFKC", item.get("name") or "").casefold().split())
         if name in seen:
-            problems.append(f"{array}.{i}.name = {_show(item['name'])}: names must be unique")
-        seen.add(name)
+            problems.append(
+                f"{array}.{i}.name = {_show(item['name'])}: names must be unique "
+                f"(the same as {array}.{seen[name]}.name = {_show(items[seen[name]]['name'])})"
+            )
+        seen.setdefault(name, i)
+
+
+def _hidden_character(text: str) -> str:
+    """Describe the first control, format (zero-width, bidi) or unassigned character, if any."""
+    for position, char in enumerate(text):
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            name = unicodedata.name(char, "control character")
+            return f"U+{ord(char):04X} {name} at position {position}"
+    return ""
+
+
+def _check_uncertain_inputs(data: dict[str, Any], file: str) -> list[str]:
+    """Problems of the uncertain inputs and their correlations, reported with the rest.
+
+    The rules (known numeric path, valid distribution within the input's range, jointly
+    possible rank correlations) belong to :func:`bizcase.simulate.check_spec`; it is
+    imported here, not at module level, because it imports this module.
+    """
+    unc = data["uncertainty"]
+    if not unc["variables"] and not unc["correlation"]["pairs"]:
+        return []
+    from bizcase import simulate
+
+    prefix = f"{file}: "
+    return [p.removeprefix(prefix) for p in simulate.check_spec(data, file)]
 
 
 def _set_checked(raw: dict[str, Any], path: str, value: Any, problems: list[str], file: str, where: str) -> None:
