@@ -7,3 +7,7 @@ class BizcaseError(Exception):
 
 class AssumptionError(BizcaseError):
     """An assumptions file, scenario or override is invalid."""
+
+
+class OutputError(BizcaseError):
+    """An output folder or file cannot be written; nothing was replaced."""

@@ -59,11 +59,22 @@ def clean(value: Any) -> Any:
     return value
 
 
+_WINDOWS_RESERVED = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"{p}{n}" for p in ("com", "lpt") for n in range(10)]
+)
+
+
 def slug(text: str) -> str:
-    """A safe file-name stem from a project name: ASCII letters, digits and dashes only."""
+    """A safe file-name stem from a project name: ASCII letters, digits and dashes only.
+
+    At most 60 characters, never empty (``"bizcase"``), never hidden or a path (``..``,
+    ``/`` and ``\\`` become dashes), and never a name Windows reserves for a device
+    (``CON``, ``NUL``, ``COM1`` ... get ``-case`` appended).
+    """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     s = re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-").lower()
-    return s[:60].strip("-") or "bizcase"
+    s = s[:60].strip("-") or "bizcase"
+    return f"{s}-case" if s in _WINDOWS_RESERVED else s
 
 
 def base_kpis(res: ModelResult, path: int = 0) -> dict[str, float]:
