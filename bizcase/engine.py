@@ -626,13 +626,12 @@ def integrity_checks(res: ModelResult, grants_total: list[Array]) -> list[dict[s
     cash = np.cumsum(sources - uses, axis=-1)
     partner_sum = sum(pt["cash_flow_eur"] for pt in res.partners)
     balance = full("debt_balance_eur")
-    after = np.zeros(T, bool)
-    for t in res.debt.tranches:
-        after[t.last_repayment_period:] = True
+    # each tranche is checked from its own maturity on
+    unpaid = max([0.0] + [float(np.max(np.abs(t.balance[t.last_repayment_period:]))) for t in res.debt.tranches])
     checks = [
         ("sources_equal_uses", float(np.max(np.abs(sources - uses)))),
         ("debt_balance_non_negative", float(max(0.0, -balance.min()))),
-        ("debt_repaid_by_maturity", float(np.max(np.abs(balance[:, after]), initial=0.0))),
+        ("debt_repaid_by_maturity", unpaid),
         ("partner_flows_sum_to_equity", float(np.max(np.abs(partner_sum - full("equity_cash_flow_eur"))))),
         ("cash_never_negative", float(max(0.0, -cash.min()))),
         ("grants_within_caps", float(max([0.0] + [
