@@ -668,6 +668,8 @@ def _validate(raw: dict[str, Any], file: str) -> tuple[dict[str, Any], list[str]
     if not isinstance(scenarios, dict) or not all(isinstance(v, dict) for v in scenarios.values()):
         problems.append("scenarios: each scenario must be a table [scenarios.NAME]")
         scenarios = {}
+    for name in scenarios:
+        _check_scenario_name(name, problems)
     data["scenarios"] = scenarios
     if not problems:
         _check_consistency(data, problems)
@@ -803,6 +805,20 @@ def _unique_names(array: str, items: list[dict[str, Any]], problems: list[str]) 
                 f"(the same as {array}.{seen[name]}.name = {_show(items[seen[name]]['name'])})"
             )
         seen.setdefault(name, i)
+
+
+def _check_scenario_name(name: str, problems: list[str]) -> None:
+    """A scenario name is shown in every output: visible text, not "base", at most 60 characters."""
+    where = f"scenarios.{_show(name)}"
+    hidden = _hidden_character(name)
+    if not name.strip():
+        problems.append(f"{where}: a scenario name must not be blank")
+    elif name.strip().casefold() == "base":
+        problems.append(f"{where}: 'base' names the case without overlays; call the scenario otherwise")
+    elif len(name) > 60:
+        problems.append(f"{where}: a scenario name must be at most 60 characters")
+    elif hidden:
+        problems.append(f"{where}: a scenario name must not contain control or invisible characters ({hidden})")
 
 
 def _hidden_character(text: str) -> str:

