@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
 
 from bizcase import results
 from bizcase.assumptions import Case, check_numeric_path, field_of
@@ -227,6 +226,8 @@ def solve(
         if math.isfinite(ga) and ga == 0.0:
             return float(_as_input_value(path, float(a)))
         if math.isfinite(ga) and math.isfinite(gb) and ga * gb < 0:
+            from scipy.optimize import brentq  # imported when needed: slow to import
+
             root = brentq(
                 lambda x: f(x) - target, a, b, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=200
             )

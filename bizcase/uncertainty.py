@@ -35,8 +35,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import integrate, linalg, special, stats
-from scipy.stats import qmc
+from scipy import linalg, special
 
 from bizcase.errors import AssumptionError
 
@@ -129,6 +128,8 @@ class _Continuous(Distribution):
 
     def _truncated_mean(self) -> float:
         """Mean after truncation; numerical integral of the ppf unless overridden."""
+        from scipy import integrate  # imported when needed: scipy.integrate is slow to import
+
         value, _ = integrate.quad(lambda p: float(self.ppf(np.array(p))), 0.0, 1.0, limit=200)
         return float(value)
 
@@ -926,6 +927,8 @@ def sample_uniforms(n_paths: int, n_dims: int, method: str, rng: np.random.Gener
 
 def _sobol(n_paths: int, n_dims: int, rng: np.random.Generator) -> FloatArray:
     """Scrambled Sobol' points; ``random_base2`` when ``n_paths`` is a power of two."""
+    from scipy.stats import qmc  # imported when needed: scipy.stats is slow to import
+
     try:
         engine = qmc.Sobol(n_dims, scramble=True, rng=rng)
     except TypeError:  # scipy < 1.15 names the argument ``seed``
@@ -1147,6 +1150,7 @@ def rank_correlate(u: npt.ArrayLike, target: npt.ArrayLike) -> FloatArray:
     --------
     >>> u = sample_uniforms(1000, 2, "lhs", np.random.default_rng(3))
     >>> v = rank_correlate(u, [[1.0, 0.7], [0.7, 1.0]])
+    >>> from scipy import stats
     >>> round(float(stats.spearmanr(v[:, 0], v[:, 1])[0]), 1)
     0.7
     """
@@ -1334,6 +1338,8 @@ def rank_correlation_sensitivities(inputs: npt.ArrayLike, output: npt.ArrayLike)
     sampled, result = sampled[keep], result[keep]
     if sampled.shape[0] < 2:
         return np.full(sampled.shape[1], np.nan)
+    from scipy import stats  # imported when needed: scipy.stats is slow to import
+
     input_ranks = stats.rankdata(sampled, axis=0)
     output_ranks = stats.rankdata(result)
     input_ranks = input_ranks - input_ranks.mean(axis=0)
