@@ -83,8 +83,15 @@ STYLE: dict[str, Any] = {
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
-ET.register_namespace("", SVG_NS)
-ET.register_namespace("xlink", XLINK_NS)
+
+
+def _register_namespaces() -> None:
+    """Write SVG elements unprefixed; other libraries (WeasyPrint) may reset the registry."""
+    ET.register_namespace("", SVG_NS)
+    ET.register_namespace("xlink", XLINK_NS)
+
+
+_register_namespaces()
 _G = f"{{{SVG_NS}}}g"
 _HREF = f"{{{XLINK_NS}}}href"
 _DROP = {f"{{{SVG_NS}}}metadata", f"{{{SVG_NS}}}style"}
@@ -145,6 +152,7 @@ def to_svg(fig: Figure, key: str, title: str) -> str:
     root.set("role", "img")
     root.set("aria-label", title)
     root.set("preserveAspectRatio", "xMidYMid meet")
+    _register_namespaces()
     return ET.tostring(root, encoding="unicode")
 
 

@@ -640,11 +640,6 @@ def test_slug_is_a_safe_file_name(name: str, expected: str) -> None:
 
 
 def test_a_full_run_needs_no_network(tmp_path: Path, monkeypatch) -> None:
-    # Importing WeasyPrint re-registers ElementTree's default namespace, a process-wide
-    # setting the inline SVG charts rely on; restore it so later tests see a clean process.
-    from xml.etree import ElementTree
-
-    monkeypatch.setattr(ElementTree, "_namespace_map", dict(ElementTree._namespace_map))
     attempts: list[str] = []
 
     def refuse(name: str):
