@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import os
 import socket
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -834,3 +835,11 @@ def _tags(html: str) -> list[tuple[str, list[tuple[str, str | None]], str]]:
 
     Collect().feed(html)
     return found
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path: Path) -> None:
+    # staged with mkstemp (0600), a report is then readable as any new file: 0666 & ~umask
+    mask = os.umask(0o022)
+    os.umask(mask)
+    (path,) = outputs.write_all(tmp_path, {"results.json": b"{}"})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
