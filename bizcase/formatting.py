@@ -21,6 +21,7 @@ EXCEL_FORMATS = {
     "ratio": '0.00"x"',
     "year": '0',
     "number": '#,##0',
+    "yes_no": '"yes";"yes";"no"',
     "decimal": '#,##0.00##',
 }
 
@@ -48,7 +49,7 @@ KPI_KINDS = {
     "funding_gap_eligible_cost_eur": "eur_m",
     "funding_gap_dic_eur": "eur_m",
     "funding_gap_dnr_eur": "eur_m",
-    "dscr_covenant_breach": "number",
+    "dscr_covenant_breach": "yes_no",
 }
 
 KPI_LABELS = {
@@ -153,7 +154,15 @@ def fmt_input(value: Any, unit: str = "") -> str:
     return f"{value:,.6f}".rstrip("0").rstrip(".")
 
 
+def fmt_flag(value: Any) -> str:
+    """A 0/1 indicator as "no"/"yes"."""
+    if is_missing(value):
+        return NA
+    return "yes" if value else "no"
+
+
 FORMATTERS = {
+    "yes_no": fmt_flag,
     "eur_m": fmt_eur_m,
     "eur": fmt_number,
     "pct": fmt_pct,
