@@ -501,10 +501,10 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
     m.line(CF, "project_cash_flow_eur", "Project cash flow", "EUR", "eur_m", "={ebitda_eur}-{capex_eur}+{grants_eur}-{unlevered_tax_eur}+{terminal_value_eur}", total=True, style="total")
     m.line(CF, "cumulative_project_cash_flow", "Cumulative project cash flow", "EUR", "eur_m", _recur("={project_cash_flow_eur}", "={prev:cumulative_project_cash_flow}+{project_cash_flow_eur}"), engine=False)
     m.line(CF, "net_capex_eur", "Capex net of grants", "EUR", "eur_m", "={capex_eur}-{grants_eur}", total=True, engine=False)
-    m.section(CF, "Payback: first year the cumulative flow is ≥ 0 after having been negative")
+    m.section(CF, "Payback: the year from which the cumulative flow stays ≥ 0 (after the last dip below 0)")
     for key, cum in (("project", "cumulative_project_cash_flow"), ("equity", "cumulative_equity_cash_flow_eur")):
-        m.line(CF, f"{key}_was_negative", f"Cumulative {key} cash flow has been negative", "flag", "flag", _recur(f"=IF({{{cum}}}<0,1,0)", f"=IF(OR({{prev:{key}_was_negative}}=1,{{{cum}}}<0),1,0)"), engine=False)
-        m.line(CF, f"{key}_payback_candidate", f"{key.capitalize()} recovered in this year", "year", "year", f'=IF(AND({{{cum}}}>=0,{{{key}_was_negative}}=1),{{year}},"")', engine=False)
+        m.line(CF, f"{key}_negative_year", f"Cumulative {key} cash flow below 0 in this year", "year", "year", f'=IF({{{cum}}}<0,{{year}},"")', engine=False)
+        m.line(CF, f"{key}_payback_candidate", f"{key.capitalize()} recovered in this year", "year", "year", _recur('=""', f'=IF(AND({{{cum}}}>=0,{{prev:{cum}}}<0),{{year}},"")'), engine=False)
     m.section(CF, "Sources and uses of cash")
     m.line(CF, "sources", "Sources: grants + debt + equity + CFADS + terminal value", "EUR", "eur_m", "={grants_eur}+{debt_drawdown_eur}+{equity_contributions_eur}+{equity_calls_eur}+{cfads_eur}+{terminal_value_eur}", total=True, engine=False)
     m.line(CF, "uses", "Uses: capex + debt fees + debt service + distributions", "EUR", "eur_m", "={capex_eur}+{debt_fees_eur}+{debt_service_eur}+{distributions_eur}", total=True, engine=False)
@@ -815,7 +815,7 @@ class _Writer:
             c.fill = HEADER_FILL
             c.alignment = Alignment(wrap_text=True)
         guess = _guess(self.doc["kpis"].get("equity_irr"))
-        payback = m.resolve('=IF(COUNT({row:equity_payback_candidate})=0,"n/a",MIN({row:equity_payback_candidate}))', "Partners")
+        payback = m.resolve('=IF(COUNT({row:equity_payback_candidate})=0,"n/a",IF(MAX({row:equity_payback_candidate})>MAX({row:equity_negative_year}),MAX({row:equity_payback_candidate}),"n/a"))', "Partners")
         for i, _p in enumerate(partners):
             r = r0 + 2 + i
             n = f"partners_{i}"
@@ -938,8 +938,8 @@ class _Writer:
             "equity_irr": f'=IFERROR(IRR({{row:equity_cash_flow_eur}},{_guess(kpis.get("equity_irr"))}),"n/a")',
             "min_dscr": '=IF(COUNT({row:dscr})=0,"n/a",MIN({row:dscr}))',
             "avg_dscr": '=IF(COUNT({row:dscr})=0,"n/a",AVERAGE({row:dscr}))',
-            "payback_year": '=IF(COUNT({row:project_payback_candidate})=0,"n/a",MIN({row:project_payback_candidate}))',
-            "equity_payback_year": '=IF(COUNT({row:equity_payback_candidate})=0,"n/a",MIN({row:equity_payback_candidate}))',
+            "payback_year": '=IF(COUNT({row:project_payback_candidate})=0,"n/a",IF(MAX({row:project_payback_candidate})>MAX({row:project_negative_year}),MAX({row:project_payback_candidate}),"n/a"))',
+            "equity_payback_year": '=IF(COUNT({row:equity_payback_candidate})=0,"n/a",IF(MAX({row:equity_payback_candidate})>MAX({row:equity_negative_year}),MAX({row:equity_payback_candidate}),"n/a"))',
             "lcoc_eur_per_gpu_hour": '=IF(pv_gpu_hours_sold>0,(pv_opex_eur+pv_net_capex_eur)/pv_gpu_hours_sold,"n/a")',
             "peak_equity_exposure_eur": "=MAX(-MIN({row:cumulative_equity_cash_flow_eur}),0)",
         }
