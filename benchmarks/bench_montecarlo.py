@@ -2,8 +2,10 @@
 
 Prints:
 - IRR throughput at 25 periods on conventional project flows (capex 80–120 at t = 0,
-  then a ramp to a plateau with 15 % noise): ``finance.irr``, ``simulate.path_irr``, a
-  per-path ``pyxirr.irr`` loop and (on 2,000 paths) ``numpy_financial.irr`` [paths/s];
+  then a ramp to a plateau with 15 % noise): ``finance.irr``, a per-path ``pyxirr.irr``
+  loop and (on 2,000 paths) ``numpy_financial.irr`` [paths/s];
+- ``finance.irr`` on the project and equity flows of 32,768 Monte Carlo paths of the
+  default model, which change sign several times (GPU refreshes) [ms];
 - ``simulate.run`` on 100,000 paths of the default model, every KPI incl. partners,
   in process (median of 3 after a warm-up) [s], beside a plain-numpy toy Monte Carlo of
   the same size (logistic utilization, revenue, power, NPV and IRR; the reference of
@@ -87,7 +89,7 @@ def toy_monte_carlo(n: int, seed: int = 1) -> np.ndarray:
     flows = revenue - power - 0.08 * capex
     flows[:, :1] -= capex
     npv = flows @ 1.1 ** -(years + 1)
-    irr = simulate.path_irr(flows)
+    irr = finance.irr(flows)
     return np.stack([npv, irr])
 
 
@@ -100,8 +102,6 @@ def irr_section() -> None:
         flows = project_flows(n, 25)
         t, other = timed(lambda flows=flows: finance.irr(flows), 3)
         print(f"  finance.irr          {n:>9,} paths: {t * 1e3:8.1f} ms = {n / t / 1e6:5.2f} M paths/s   (target >= 2 M/s; other load {other:.2f} cores)")
-        t_path, other = timed(lambda flows=flows: simulate.path_irr(flows), 3)
-        print(f"  simulate.path_irr    {n:>9,} paths: {t_path * 1e3:8.1f} ms = {n / t_path / 1e6:5.2f} M paths/s   (other load {other:.2f} cores)")
     flows = project_flows(100_000, 25)
     t_irr, _ = timed(lambda: finance.irr(flows), 3)
     t_py, other = timed(lambda: [pyxirr.irr(row) for row in flows], 1)
@@ -111,8 +111,21 @@ def irr_section() -> None:
     t_npf, _ = timed(lambda: [npf.irr(row) for row in small], 1)
     print(f"  numpy_financial.irr      2,000 paths: {t_npf * 1e3:8.1f} ms = {2_000 / t_npf / 1e3:5.1f} k paths/s")
     check = np.array([pyxirr.irr(row) for row in flows[:20_000]], dtype=float)
-    print(f"  max |finance.irr - pyxirr| on 20,000 paths: {np.nanmax(np.abs(finance.irr(flows[:20_000]) - check)):.1e}; "
-          f"path_irr: {np.nanmax(np.abs(simulate.path_irr(flows[:20_000]) - check)):.1e}")
+    print(f"  max |finance.irr - pyxirr| on 20,000 paths: {np.nanmax(np.abs(finance.irr(flows[:20_000]) - check)):.1e}")
+
+
+def several_sign_changes_section() -> None:
+    case = assumptions.load(DEFAULT)
+    paths = simulate.evaluate_paths(case, simulate.BLOCK_SIZE, seed=1)
+    print("IRR of the default model's Monte Carlo paths (flows that change sign several times)")
+    for line in ("project_cash_flow_eur", "equity_cash_flow_eur"):
+        flows = np.tile(paths.line(line), (4, 1))  # 32,768 paths
+        changes = np.count_nonzero(np.diff(np.sign(flows), axis=1) != 0, axis=1)
+        t, other = timed(lambda flows=flows: finance.irr(flows), 5)
+        print(f"  finance.irr {line:<22} {flows.shape[0]:,} paths x {flows.shape[1]}: {t * 1e3:7.1f} ms   "
+              f"({np.mean(changes > 1):.0%} with several sign changes; other load {other:.2f} cores)")
+        t_one, _ = timed(lambda row=flows[0]: finance.irr(row), 200)
+        print(f"  finance.irr {line:<22} one path: {t_one * 1e3:7.3f} ms")
 
 
 def monte_carlo_section() -> None:
@@ -156,6 +169,7 @@ def million_section() -> None:
 
 def main() -> None:
     irr_section()
+    several_sign_changes_section()
     monte_carlo_section()
     if "--quick" not in sys.argv:
         million_section()

@@ -21,7 +21,7 @@ capacity → demand and revenue → power → opex → EBITDA → capex → gran
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,7 +172,6 @@ def evaluate(
     utilization_noise: Array | None = None,
     power_price_multiplier: Array | None = None,
     debt: DebtSchedule | None = None,
-    irr: Callable[[Array], Array] | None = None,
     checks: bool = True,
 ) -> ModelResult:
     """Evaluate the business case on one or many paths.
@@ -192,10 +191,6 @@ def evaluate(
     debt : DebtSchedule, optional
         A fixed debt schedule; sized here from this evaluation when omitted (only
         allowed on one path, or when no draw changes the base case).
-    irr : callable, optional
-        ``irr(flows (n_paths, T)) -> (n_paths,)`` used for the project and equity IRRs;
-        :func:`bizcase.finance.irr` (the spreadsheet's root, which the workbook mirrors)
-        when omitted. Monte Carlo passes its own root rule (see :mod:`bizcase.simulate`).
     checks : bool, default True
         Compute the integrity checks (``ModelResult.checks`` stays empty when False).
 
@@ -403,7 +398,7 @@ def evaluate(
     L["cumulative_equity_cash_flow_eur"] = np.cumsum(net, axis=-1)
 
     result = ModelResult(case, tl, n, L, {}, [], debt)
-    result.kpis = kpis(result, grants_total, irr=irr)
+    result.kpis = kpis(result, grants_total)
     result.partners = partner_flows(result)
     if checks:
         result.checks = integrity_checks(result, grants_total)
@@ -512,9 +507,8 @@ def _present_value(flows: Array, factors: Array) -> Array:
     return np.sum(flows * factors, axis=-1)
 
 
-def kpis(res: ModelResult, grants_total: list[Array], irr: Callable[[Array], Array] | None = None) -> dict[str, Array]:
-    """Per-path KPIs (DESIGN "Outputs"), each of shape (n_paths,); ``irr`` as in :func:`evaluate`."""
-    irr_of = finance.irr if irr is None else irr
+def kpis(res: ModelResult, grants_total: list[Array]) -> dict[str, Array]:
+    """Per-path KPIs (DESIGN "Outputs"), each of shape (n_paths,)."""
     L, tl, n, data = res.lines, res.timeline, res.n_paths, res.case.data
     T = tl.n_periods
 
@@ -537,9 +531,9 @@ def kpis(res: ModelResult, grants_total: list[Array], irr: Callable[[Array], Arr
     k["debt_eur"] = total("debt_drawdown_eur")
     k["equity_eur"] = total("equity_contributions_eur") + total("equity_calls_eur")
     k["project_npv_eur"] = _present_value(project_cf, df)
-    k["project_irr"] = np.asarray(irr_of(project_cf), dtype=float).reshape(n)
+    k["project_irr"] = np.asarray(finance.irr(project_cf), dtype=float).reshape(n)
     k["equity_npv_eur"] = _present_value(equity_cf, tl.discount_factors(cost_of_equity))
-    k["equity_irr"] = np.asarray(irr_of(equity_cf), dtype=float).reshape(n)
+    k["equity_irr"] = np.asarray(finance.irr(equity_cf), dtype=float).reshape(n)
     dscr = full("dscr")
     has_service = np.isfinite(dscr)
     if has_service.any():
@@ -549,13 +543,13 @@ def kpis(res: ModelResult, grants_total: list[Array], irr: Callable[[Array], Arr
         k["min_dscr"] = np.full(n, np.nan)
         k["avg_dscr"] = np.full(n, np.nan)
     k["llcr"] = _llcr(res)
-    k["payback_year"] = finance.payback_year(project_cf, tl.years)
-    k["equity_payback_year"] = finance.payback_year(equity_cf, tl.years)
+    k["payback_year"] = np.asarray(finance.payback_year(project_cf, tl.years))
+    k["equity_payback_year"] = np.asarray(finance.payback_year(equity_cf, tl.years))
     opex_pv = _present_value(full("opex_eur"), df)
     net_capex_pv = _present_value(full("capex_eur") - full("grants_eur"), df)
     hours_pv = _present_value(full("gpu_hours_sold"), df)
     k["lcoc_eur_per_gpu_hour"] = np.divide(opex_pv + net_capex_pv, hours_pv, out=np.full(n, np.nan), where=hours_pv > 0)
-    k["peak_equity_exposure_eur"] = finance.peak_exposure(equity_cf)
+    k["peak_equity_exposure_eur"] = np.asarray(finance.peak_exposure(equity_cf))
     covenant = min((t.min_dscr_covenant for t in res.debt.tranches), default=np.nan)
     breach = np.where(has_service, dscr < covenant, False).any(axis=-1) if res.debt.tranches else np.zeros(n, bool)
     k["dscr_covenant_breach"] = breach.astype(float)

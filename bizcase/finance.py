@@ -44,7 +44,8 @@ There are two common definitions of "NPV" and this module offers both:
 :func:`irr` is the rate at which both are zero, so it does not depend on that
 choice; it agrees with Excel's ``=IRR(B2:Z2)`` and ``numpy_financial.irr``
 whenever the flows change sign once. For flows that change sign several times
-it follows the spreadsheet (see the Notes of :func:`irr`).
+it is the root nearest the guess, 0.1 by default as in spreadsheets (see the
+Notes of :func:`irr`).
 """
 
 from __future__ import annotations
@@ -70,17 +71,29 @@ FloatArray = npt.NDArray[np.float64]
 #: Rate from which Excel's and LibreOffice's IRR start by default [fraction/period].
 SPREADSHEET_IRR_GUESS = 0.1
 
-# Rates scanned for a sign change of the NPV when Newton's method fails
-# [fraction/period]: dense around usual returns, coarser towards the ends.
-_BRACKET_GRID = np.unique(
+# Rates at which the NPV is valued to bracket its roots [fraction/period]:
+# every 1 % from -30 % to 60 %, where returns usually lie, every 5 % out to
+# -95 % and 100 %, then -99 % and 16 steps of x1.33 up to 10,000 %.
+# Rounded so that 0.1, the spreadsheets' default guess, is a grid rate.
+_BRACKET_GRID = np.round(
     np.concatenate(
         [
-            np.linspace(-0.99, -0.5, 50, endpoint=False),
-            np.linspace(-0.5, 1.0, 151),
-            np.geomspace(1.0, 100.0, 101),
+            [-0.99],
+            np.linspace(-0.95, -0.35, 13),
+            np.linspace(-0.30, 0.60, 91),
+            np.linspace(0.65, 1.0, 8),
+            np.geomspace(1.0, 100.0, 17)[1:],
         ]
-    )
+    ),
+    12,
 )
+
+# Paths valued on _BRACKET_GRID at a time (bounds the grid values' memory).
+_BRACKET_SLICE = 8192
+
+# Largest number of safeguarded Newton steps in a bracket; bisection alone
+# narrows any grid interval to 1e-12 in fewer.
+_BRACKET_MAXITER = 100
 
 # Rates at which every path is valued in one matrix product to find a
 # starting point for Newton's method [fraction/period]; evenly spaced.
@@ -351,7 +364,7 @@ def moic(flows: ArrayLike) -> FloatArray | float:
 
 
 def payback_period(flows: ArrayLike) -> FloatArray | float:
-    """Period in which the cumulative cash flow first recovers to zero.
+    """Period from whose end the cumulative cash flow stays at or above zero.
 
     Parameters
     ----------
@@ -362,39 +375,46 @@ def payback_period(flows: ArrayLike) -> FloatArray | float:
     -------
     float or numpy.ndarray of shape (...,)
         Index ``t`` of the first period at whose end the cumulative flow is
-        >= 0 after having been negative [periods, counted from 0]. NaN where
-        the cumulative flow never recovers, or is never negative (nothing to
-        pay back).
+        >= 0 and stays >= 0 at the end of every later period
+        [periods, counted from 0]. NaN where the cumulative flow ends below
+        zero, or is never negative (nothing to pay back).
 
     Notes
     -----
-    .. math:: t^* = \\min\\{t : C_t \\ge 0 \\text{ and } C_s < 0
-              \\text{ for some } s < t\\}, \\qquad C_t = \\sum_{s \\le t} f_s
+    .. math:: t^* = \\min\\{t : C_s \\ge 0 \\text{ for all } s \\ge t\\},
+              \\qquad C_t = \\sum_{s \\le t} f_s,
 
-    No interpolation within the period is made: a project whose cumulative
-    flow turns positive during period 3 pays back "in period 3". A later dip
-    below zero (a second investment) does not move the payback.
+    defined when some :math:`C_t < 0` and :math:`C_{T-1} \\ge 0`. A
+    recovery followed by a new dip below zero (a later investment, such as a
+    hardware refresh, funded before it earns back) is not a payback: the
+    payback is the recovery after the last dip. No interpolation within the
+    period is made: a project whose cumulative flow turns positive for good
+    during period 3 pays back "in period 3".
 
     Examples
     --------
     >>> payback_period([-100.0, 40.0, 40.0, 40.0])
     3.0
-    >>> payback_period([[-100.0, 100.0, 5.0], [-100.0, 10.0, 10.0]])
+    >>> payback_period([-100.0, 150.0, -100.0, 100.0])  # cumulative -100, 50, -50, 50
+    3.0
+    >>> payback_period([[-100.0, 100.0, 5.0], [-100.0, 150.0, -60.0]])
     array([ 1., nan])
     """
     values = np.asarray(flows, dtype=np.float64)
     cumulative = np.cumsum(values, axis=-1)
-    has_been_negative = np.logical_or.accumulate(cumulative < 0.0, axis=-1)
-    # A period where C_t >= 0 yet C has been negative up to t must have had
-    # its negative stretch strictly before t.
-    recovered = (cumulative >= 0.0) & has_been_negative
-    first = np.argmax(recovered, axis=-1).astype(np.float64)
-    period = np.where(np.any(recovered, axis=-1), first, np.nan)
+    # stays[..., t]: C_s >= 0 for every s >= t (an "all" accumulated from the end).
+    stays = np.flip(
+        np.logical_and.accumulate(np.flip(cumulative >= 0.0, axis=-1), axis=-1), axis=-1
+    )
+    first = np.argmax(stays, axis=-1)
+    # first == 0 with stays[..., 0]: never negative; no True at all: ends below zero.
+    paid_back = np.any(stays, axis=-1) & (first > 0)
+    period = np.where(paid_back, first.astype(np.float64), np.nan)
     return _as_result(np.asarray(period, dtype=np.float64))
 
 
 def payback_year(flows: ArrayLike, years: ArrayLike) -> FloatArray | float:
-    """Calendar year in which the cumulative cash flow first recovers to zero.
+    """Calendar year from whose end the cumulative cash flow stays at or above zero.
 
     Parameters
     ----------
@@ -407,8 +427,8 @@ def payback_year(flows: ArrayLike, years: ArrayLike) -> FloatArray | float:
     -------
     float or numpy.ndarray of shape (...,)
         ``years[payback_period(flows)]``: the year at whose end the cumulative
-        flow is first >= 0 after having been negative [year]; NaN where that
-        never happens.
+        flow is >= 0 and stays so to the end of the horizon, after having
+        been negative [year]; NaN where that never happens.
 
     Notes
     -----
@@ -418,6 +438,8 @@ def payback_year(flows: ArrayLike, years: ArrayLike) -> FloatArray | float:
     --------
     >>> payback_year([-100.0, 60.0, 60.0], [2026, 2027, 2028])
     2028.0
+    >>> payback_year([-100.0, 120.0, -50.0, 40.0], [2026, 2027, 2028, 2029])
+    2029.0
     """
     period = np.asarray(payback_period(flows), dtype=np.float64)
     calendar = np.asarray(years, dtype=np.float64)
@@ -510,7 +532,7 @@ def _sign_change_classes(
     return has_change, several
 
 
-def _interpolated_guess(by_period: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+def _interpolated_guess(by_period: FloatArray) -> FloatArray:
     """Starting rates from the NPV of every path on a fixed grid of rates.
 
     One matrix product values all paths at the rates ``_GUESS_RATES``. Where
@@ -522,8 +544,7 @@ def _interpolated_guess(by_period: FloatArray) -> tuple[FloatArray, npt.NDArray[
     same roots but is much closer to linear in the rate, so the
     interpolation error is about 1e-4 for project-like flows.
 
-    Returns the rates [fraction/period] and a flag for paths whose values
-    are finite.
+    Returns the rates [fraction/period].
     """
     n_periods, n_paths = by_period.shape
     n_rates = _GUESS_RATES.size
@@ -531,7 +552,6 @@ def _interpolated_guess(by_period: FloatArray) -> tuple[FloatArray, npt.NDArray[
     valuation_period = 0.25 * (n_periods - 1)
     factors = (1.0 + _GUESS_RATES[:, np.newaxis]) ** (valuation_period - periods)
     values = factors @ by_period  # (n_rates, n_paths)
-    finite = np.isfinite(values[0])
     # With one root the signs along the grid are (+...+-...-) or the mirror:
     # count the grid rates before the change.
     positive = np.count_nonzero(values > 0.0, axis=0)
@@ -554,24 +574,17 @@ def _interpolated_guess(by_period: FloatArray) -> tuple[FloatArray, npt.NDArray[
         step = _GUESS_RATES[1] - _GUESS_RATES[0]
         guess = _GUESS_RATES[first] + step * position
     guess = np.where(np.isfinite(guess), guess, SPREADSHEET_IRR_GUESS)
-    return np.clip(guess, -0.99, 100.0), finite
+    clipped: FloatArray = np.clip(guess, -0.99, 100.0)
+    return clipped
 
 
-def _newton_irr(
-    by_period: FloatArray,
-    start: FloatArray,
-    solvable: npt.NDArray[np.bool_],
-    on_rate: npt.NDArray[np.bool_],
-    tol: float,
-    maxiter: int,
-) -> FloatArray:
-    """Newton's method for the IRR of every column of ``by_period`` at once.
+def _newton_irr(by_period: FloatArray, start: FloatArray, tol: float, maxiter: int) -> FloatArray:
+    """Newton's method on the discount factor ``v`` for every column of ``by_period`` at once.
 
-    Iterates on the discount factor ``v`` (or, where `on_rate` is set, on
-    the rate ``r`` as spreadsheets do) from the rates `start`, for the
-    columns flagged `solvable`. Returns the rates, NaN where the iteration
-    failed (left ``v > 0``, became non-finite, or did not converge within
-    `maxiter` iterations) or was not attempted.
+    Starts from the rates `start` and returns the rates, NaN where the
+    iteration failed (left ``v > 0``, became non-finite, or did not converge
+    within `maxiter` iterations). A path's result is the iterate at which it
+    first converged, whatever the other paths do.
 
     Finished paths are dropped from the working set once at least 40 % of
     it has finished, so the last few slow paths do not cost full passes.
@@ -579,32 +592,28 @@ def _newton_irr(
     rates = np.full(start.size, np.nan)
     index = np.arange(start.size)
     data = by_period
-    discount = 1.0 / (1.0 + start)
+    with np.errstate(divide="ignore"):
+        discount = 1.0 / (1.0 + start)
     previous_step = np.full(start.size, np.nan)
     finished_discount = np.full(start.size, np.nan)
     finished = np.zeros(start.size, dtype=bool)
-    failed = ~solvable
-    use_rate = bool(on_rate.any())
+    failed = np.zeros(start.size, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(maxiter):
             value, slope = _polynomial_and_slope(data, discount)
             value /= slope  # Newton step on v
             new_discount = discount - value
-            if use_rate:
-                # Newton on r: r_new = r + f / (f' v^2), since dNPV/dr = -f'(v) v^2.
-                rate_discount = 1.0 / (1.0 / discount + value / (discount * discount))
-                new_discount = np.where(on_rate, rate_discount, new_discount)
             # Step measured on ln(1 + r) = -ln(v): |v - v_new| / v_new, i.e. the
             # step in r relative to 1 + r. (A plain step in r would look tiny
             # while v is huge and r is pinned near -1, far from the root.)
-            step = np.abs(discount - new_discount)
+            step = np.abs(value)
             step /= new_discount
             valid = new_discount > 0.0
             # Converged: a step below tol, or a small step in the quadratic
             # regime whose predicted successor step**3 / previous**2 is below tol.
             predicted = step * step * step <= tol * (previous_step * previous_step)
             converged = (step <= tol) | (predicted & (step <= _PREDICTION_REGIME))
-            converged &= valid
+            converged &= valid & ~finished
             np.copyto(finished_discount, new_discount, where=converged)
             finished |= converged
             failed |= ~valid & ~finished
@@ -619,8 +628,7 @@ def _newton_irr(
                 break
             keep = np.flatnonzero(outstanding)
             index, data, discount = index[keep], data[:, keep], discount[keep]
-            on_rate, previous_step = on_rate[keep], previous_step[keep]
-            finished_discount = finished_discount[keep]
+            previous_step, finished_discount = previous_step[keep], finished_discount[keep]
             finished = np.zeros(keep.size, dtype=bool)
             failed = np.zeros(keep.size, dtype=bool)
         else:
@@ -629,47 +637,156 @@ def _newton_irr(
     return rates
 
 
-def _bracketed_irr(by_period: FloatArray, guess: FloatArray, tol: float) -> FloatArray:
-    """IRR by sign-change scan and bisection, for paths where Newton failed.
+def _root_in_intervals(data: FloatArray, intervals: npt.NDArray[np.intp], tol: float) -> FloatArray:
+    """The rate at which the NPV is zero in a given interval of ``_BRACKET_GRID``, per column.
 
-    The NPV is evaluated on ``_BRACKET_GRID``; of the intervals where it
-    changes sign, the one closest to `guess` is bisected until narrower than
-    `tol`. NaN where the NPV does not change sign on the grid.
+    ``data`` is ``(T, m)`` flows, one path per column; column ``j`` has a
+    sign change of its NPV between rates ``_BRACKET_GRID[intervals[j]]`` and
+    the next grid rate. Safeguarded Newton's method on the discount factor
+    ``v`` inside the bracket (Numerical Recipes' ``rtsafe``): a Newton step
+    that would leave the bracket, or that does not halve the step before
+    last, is replaced by bisection, so every column converges. A column's
+    result is the iterate at which it first converged, whatever the other
+    columns do. The NPV at the bracket's ends is recomputed by Horner's
+    scheme rather than taken from the grid's matrix product, whose rounding
+    can depend on the number of columns.
     """
-    n_paths = by_period.shape[1]
-    best_distance = np.full(n_paths, np.inf)
-    low = np.full(n_paths, np.nan)
-    high = np.full(n_paths, np.nan)
-    low_value = np.full(n_paths, np.nan)
-    previous_rate = np.nan
-    previous_value = np.full(n_paths, np.nan)
-    # Loop over grid rates (not paths); each step is vectorised over paths.
-    with np.errstate(invalid="ignore"):
-        for rate in _BRACKET_GRID:
-            value = _polynomial(by_period, np.array(1.0 / (1.0 + rate)))
+    n_columns = intervals.size
+    rates = np.full(n_columns, np.nan)
+    low_rate = _BRACKET_GRID[intervals]
+    high_rate = _BRACKET_GRID[intervals + 1]
+    left = 1.0 / (1.0 + low_rate)  # v at the low rate: the larger v
+    right = 1.0 / (1.0 + high_rate)
+    f_left, f_right = _polynomial(data, np.stack([left, right]))
+    at_left = f_left == 0.0
+    at_right = (f_right == 0.0) & ~at_left
+    # Where a grid value was within rounding of zero, Horner's value may
+    # disagree on its sign: the root is then at that end, within rounding.
+    no_change = ~(f_left * f_right < 0.0) & ~at_left & ~at_right
+    at_left |= no_change & (np.abs(f_left) <= np.abs(f_right))
+    at_right |= no_change & ~at_left
+    rates[at_left] = low_rate[at_left]
+    rates[at_right] = high_rate[at_right]
+    index = np.flatnonzero(~(at_left | at_right))
+    if index.size == 0:
+        return rates
+    data = data[:, index] if index.size < n_columns else data
+    left, right, f_left, f_right = left[index], right[index], f_left[index], f_right[index]
+    left_negative = f_left < 0.0
+    v_negative = np.where(left_negative, left, right)  # bracket end where f(v) < 0
+    v_positive = np.where(left_negative, right, left)  # and where f(v) > 0
+    discount = left - f_left * (right - left) / (f_right - f_left)  # secant start
+    step_before_last = np.abs(left - right)
+    last_step = step_before_last.copy()
+    result = np.full(index.size, np.nan)
+    finished = np.zeros(index.size, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        value, slope = _polynomial_and_slope(data, discount)
+        for _ in range(_BRACKET_MAXITER):
+            np.copyto(v_negative, discount, where=value < 0.0)
+            np.copyto(v_positive, discount, where=value > 0.0)
+            newton_step = value / slope
+            newton = discount - newton_step
+            inside = (newton - v_negative) * (newton - v_positive) <= 0.0  # False for NaN
+            fast = np.abs(2.0 * value) <= np.abs(step_before_last * slope)
+            # A Newton step below tol is taken even if rounding puts it just outside.
+            use_newton = (inside & fast) | (np.abs(newton_step) <= tol * discount)
+            middle = 0.5 * (v_negative + v_positive)
+            step_before_last = last_step
+            last_step = np.where(
+                use_newton, np.abs(newton_step), 0.5 * np.abs(v_positive - v_negative)
+            )
             exact = value == 0.0
-            crossing = (value * previous_value < 0.0) | exact
-            interval_low = np.where(exact, rate, previous_rate)
-            distance = np.maximum(np.maximum(interval_low - guess, guess - rate), 0.0)
-            closer = crossing & (distance < best_distance)
-            best_distance = np.where(closer, distance, best_distance)
-            low = np.where(closer, interval_low, low)
-            high = np.where(closer, rate, high)
-            low_value = np.where(closer, np.where(exact, 0.0, previous_value), low_value)
-            previous_rate, previous_value = rate, value
-    found = np.isfinite(best_distance)
-    low, high, low_value = low[found], high[found], low_value[found]
-    data = by_period[:, found]
-    # Vectorised bisection: the loop runs over halvings, at most about 45.
-    while low.size and np.max(high - low) > tol:
-        middle = 0.5 * (low + high)
-        middle_value = _polynomial(data, 1.0 / (1.0 + middle))
-        same_side = np.sign(middle_value) == np.sign(low_value)
-        low = np.where(same_side, middle, low)
-        low_value = np.where(same_side, middle_value, low_value)
-        high = np.where(same_side, high, middle)
+            new_discount = np.where(exact, discount, np.where(use_newton, newton, middle))
+            converged = ((last_step <= tol * new_discount) | exact) & ~finished
+            np.copyto(result, new_discount, where=converged)
+            finished |= converged
+            discount = new_discount
+            n_open = index.size - int(np.count_nonzero(finished))
+            if n_open <= 0.6 * index.size:
+                rates[index[finished]] = 1.0 / result[finished] - 1.0
+                if n_open == 0:
+                    return rates
+                keep = np.flatnonzero(~finished)
+                index, data, discount = index[keep], data[:, keep], discount[keep]
+                v_negative, v_positive = v_negative[keep], v_positive[keep]
+                step_before_last, last_step = step_before_last[keep], last_step[keep]
+                result = result[keep]
+                finished = np.zeros(keep.size, dtype=bool)
+            value, slope = _polynomial_and_slope(data, discount)
+    result = np.where(finished, result, discount)  # still open after _BRACKET_MAXITER steps
+    rates[index] = 1.0 / result - 1.0
+    return rates
+
+
+def _nearest_root(by_period: FloatArray, guess: FloatArray, tol: float) -> FloatArray:
+    """The root of each column's NPV nearest its guess, among the sign changes on the grid.
+
+    ``by_period`` is ``(T, m)`` flows with finite values, ``guess`` is
+    ``(m,)`` rates. See the Notes of :func:`irr` for the rule. The loop runs
+    over slices of paths only to bound the memory of the grid values; each
+    slice is vectorised.
+    """
+    n_periods, n_paths = by_period.shape
     rates = np.full(n_paths, np.nan)
-    rates[found] = 0.5 * (low + high)
+    exponents = np.arange(n_periods, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        factors = (1.0 + _BRACKET_GRID[:, np.newaxis]) ** -exponents  # (G, T)
+    lows = _BRACKET_GRID[:-1, np.newaxis]
+    highs = _BRACKET_GRID[1:, np.newaxis]
+    n_intervals = lows.shape[0]  # < 256, so positions fit in uint8
+    rank_up = np.arange(1, n_intervals + 1, dtype=np.uint8)[:, np.newaxis]
+    rank_down = rank_up[::-1].copy()
+    for start in range(0, n_paths, _BRACKET_SLICE):
+        stop = min(start + _BRACKET_SLICE, n_paths)
+        # Scaled so that every path's largest flow is 1: the roots are the same.
+        flows = by_period[:, start:stop]
+        data = flows / np.max(np.abs(flows), axis=0)
+        near = guess[start:stop]
+        with np.errstate(invalid="ignore", over="ignore"):
+            values = factors @ data  # NPV at every grid rate, (G, m)
+        positive = values > 0.0
+        zero = values == 0.0
+        # A sign change between grid rates i and i + 1, or a zero at rate i.
+        crossing = (positive[1:] != positive[:-1]) & ~zero[1:]
+        crossing |= zero[:-1]
+        # Last interval starting below the guess and first ending above it,
+        # as the largest of (position + 1) and of (n_intervals - position)
+        # over the flagged intervals; 0 where none is flagged.
+        below = crossing & (lows < near)
+        above = crossing & (highs > near)
+        last_below = np.max(below.view(np.uint8) * rank_up, axis=0)
+        first_above = np.max(above.view(np.uint8) * rank_down, axis=0)
+        has_below = last_below > 0
+        has_above = first_above > 0
+        below_index = np.maximum(last_below.astype(np.intp) - 1, 0)
+        above_index = np.minimum(n_intervals - first_above.astype(np.intp), n_intervals - 1)
+        # With an interval on each side of the guess, the root below lies in
+        # [low_b, high_b] and the root above in [low_a, high_a]; one of them
+        # is nearer for sure unless those distance ranges overlap.
+        apart = has_below & has_above & (below_index != above_index)
+        distance_below_at_most = near - _BRACKET_GRID[below_index]
+        distance_below_at_least = near - _BRACKET_GRID[below_index + 1]
+        distance_above_at_least = _BRACKET_GRID[above_index] - near
+        distance_above_at_most = _BRACKET_GRID[above_index + 1] - near
+        above_nearer = apart & (distance_above_at_most < distance_below_at_least)
+        below_nearer = apart & (distance_below_at_most < distance_above_at_least)
+        undecided = apart & ~above_nearer & ~below_nearer
+        take_above = has_above & (~has_below | above_nearer)
+        first = np.where(take_above, above_index, below_index)
+        found = np.flatnonzero(has_below | has_above)
+        second = np.flatnonzero(undecided)
+        columns = np.concatenate([found, second])
+        intervals = np.concatenate([first[found], above_index[second]])
+        selected = data if columns.size == data.shape[1] and second.size == 0 else data[:, columns]
+        roots = _root_in_intervals(selected, intervals, tol)
+        slice_rates = rates[start:stop]
+        slice_rates[found] = roots[: found.size]
+        # Both sides refined: the root nearer the guess, the lower one on a tie.
+        root_below = slice_rates[second]
+        root_above = roots[found.size :]
+        nearer_above = np.abs(root_above - near[second]) < np.abs(root_below - near[second])
+        slice_rates[second] = np.where(nearer_above, root_above, root_below)
     return rates
 
 
@@ -687,27 +804,30 @@ def irr(
     flows : array_like of shape (..., n_periods)
         Cash flows per period, time last [EUR]. Periods are equally spaced.
     guess : float or array_like of shape (...,), optional
-        Starting rate of Newton's method [fraction/period]. By default each
-        path starts from a rate interpolated from its NPV on a grid of rates
-        if its flows change sign once, and from 0.1 (the default of Excel's
-        and LibreOffice's ``IRR``) if they change sign more than once.
+        Rate near which the IRR is sought [fraction/period]. It picks the
+        root when the flows change sign more than once; default 0.1, the
+        default guess of Excel's and LibreOffice's ``IRR``. For flows that
+        change sign once it is only the start of Newton's method (the root
+        is unique); by default that start is interpolated from the NPV on a
+        grid of rates.
     tol : float, default 1e-12
         Tolerance on the rate, relative to ``1 + r`` (a tolerance on
         ``ln(1 + r)``) [fraction].
     maxiter : int, default 100
-        Largest number of Newton iterations before a path is handed to the
-        bracketing fallback [-].
+        Largest number of Newton iterations for flows that change sign once
+        before a path is handed to the bracketed solver [-].
 
     Returns
     -------
     float or numpy.ndarray of shape (...,)
         Rate per period at which the NPV of the path is zero
         [fraction/period]; NaN where there is none (flows that never change
-        sign, all zeros, non-finite flows, or no root found).
+        sign, all zeros, non-finite flows, or no sign change of the NPV on
+        the grid of rates).
 
     Notes
     -----
-    The IRR is the rate :math:`r > -1` solving
+    The IRR is a rate :math:`r > -1` solving
 
     .. math:: \\sum_{t=0}^{T-1} \\frac{c_t}{(1 + r)^t} = 0
               \\iff f(v) = \\sum_{t=0}^{T-1} c_t v^t = 0,
@@ -716,33 +836,52 @@ def irr(
     It is the same for :func:`npv` and :func:`present_value` (they differ by a
     factor :math:`1 + r`).
 
-    *Method.* All paths are solved together; loops run over Newton
-    iterations and over periods, never over paths. Flows that change sign
-    once (the usual investment profile) have exactly one root :math:`v > 0`
-    (Descartes' rule of signs). For them a single matrix product values all
-    paths at 13 rates from -10 % to 50 %, and the rate where each path's
-    value crosses zero is interpolated (inverse cubic) to about 1e-4. From
-    there, Newton's method on :math:`f(v)`, with :math:`f` and :math:`f'`
-    evaluated by Horner's scheme one period at a time across all paths,
-    needs two iterations for project-like flows. A path stops when its
-    Newton step, relative to :math:`1 + r`, is below `tol`, or when the step
-    is small and successive steps show quadratic convergence with a
-    predicted next step below `tol`; finished paths leave the working set.
-    Paths whose iterate leaves :math:`v > 0`, becomes non-finite or does not
-    converge within `maxiter` iterations are solved by a scan for a sign
-    change of the NPV on a grid of rates in :math:`[-0.99, 100]` followed by
-    bisection; with no sign change on that grid the result is NaN.
+    *Which root.* Flows that change sign once (the usual investment
+    profile) have exactly one root :math:`v > 0` (Descartes' rule of signs):
+    that is the IRR, the same as ``numpy_financial.irr``'s and a
+    spreadsheet's. Flows that change sign several times (a second
+    investment funded later, such as a hardware refresh) can have several
+    roots, and the IRR is then **the root nearest the guess** (0.1 unless
+    given), among the roots that the grid of rates ``_BRACKET_GRID`` (from
+    -99 % to 10,000 %, every 1 % from -30 % to 60 %) separates:
 
-    *Several sign changes.* The NPV can then have several roots, and which
-    one is "the" IRR is a convention. This function returns the root that a
-    spreadsheet's ``IRR`` returns: Newton's method on the rate :math:`r`
-    (not on :math:`v`) started from `guess`, 0.1 by default as in Excel and
-    LibreOffice. That is normally the root nearest the guess. When Newton's
-    method fails there, the root in the sign-change interval nearest the
-    guess is returned. ``numpy_financial.irr`` instead returns the root
-    nearest zero, so the two can differ for such flows, never for flows that
-    change sign once. Excel reports ``#NUM!`` where its 20 Newton steps do
-    not converge; the fallback here may still find a root.
+    1. the NPV is evaluated at every grid rate, and the intervals between
+       neighbouring grid rates where it changes sign bracket the roots;
+    2. if the guess lies inside such an interval, the root in it is the IRR;
+    3. otherwise the nearest interval below the guess and the nearest above
+       it are the candidates; when the one is surely nearer than the other
+       (their distance ranges do not overlap) its root is the IRR, else both
+       are refined and the root nearer the guess is the IRR (the lower one on
+       an exact tie);
+    4. with no sign change on the grid the IRR is NaN.
+
+    Two roots within one grid interval (an even number of them) leave no sign
+    change and are not seen. ``numpy_financial.irr`` returns the root
+    nearest zero instead, so the two can differ for such flows. A
+    spreadsheet's ``IRR`` runs Newton's method from its guess and usually,
+    not always, lands on the nearest root; the workbook therefore gives its
+    ``IRR`` formulas the engine's IRR as the guess, so Excel and LibreOffice
+    converge to the same root.
+
+    *Method.* All paths are solved together; loops run over iterations,
+    periods and grid rates, never over single paths. One sign change: a
+    single matrix product values all paths at 13 rates from -10 % to 50 %,
+    the rate where each path's value crosses zero is interpolated (inverse
+    cubic) to about 1e-4, and Newton's method on :math:`f(v)` (Horner's
+    scheme, one period at a time across all paths) needs about two
+    iterations. A path stops when its Newton step, relative to
+    :math:`1 + r`, is below `tol`, or when the step is small and successive
+    steps show quadratic convergence with a predicted next step below `tol`.
+    Paths whose iterate leaves :math:`v > 0`, becomes non-finite or does not
+    converge within `maxiter` iterations go to the bracketed solver below,
+    which finds their single root the same way.
+
+    Several sign changes: the flows of each path are scaled to a largest
+    flow of 1 and valued at every grid rate in one matrix product; the
+    chosen interval is refined by Newton's method on :math:`v` safeguarded
+    by bisection (a step that would leave the interval, or converge too
+    slowly, is replaced by halving the interval), to `tol`. A path's result
+    does not depend on the other paths in the call.
 
     Examples
     --------
@@ -756,6 +895,8 @@ def irr(
     0.05
     >>> round(irr([-100.0, 230.0, -131.25], guess=0.3), 12)
     0.25
+    >>> round(irr([-100.0, 217.0, -117.3]), 12)  # roots 0.02 and 0.15
+    0.15
     """
     values = np.asarray(flows, dtype=np.float64)
     leading_shape = values.shape[:-1]
@@ -767,19 +908,24 @@ def irr(
 
     by_period = _period_major(values.reshape(n_paths, n_periods))
     has_change, several_changes = _sign_change_classes(by_period)
+    finite = np.isfinite(by_period.sum(axis=0))
     if guess is None:
-        start, finite = _interpolated_guess(by_period)
-        start[several_changes] = SPREADSHEET_IRR_GUESS
+        near = np.full(n_paths, SPREADSHEET_IRR_GUESS)
     else:
-        finite = np.isfinite(by_period.sum(axis=0))
-        start = np.broadcast_to(np.asarray(guess, dtype=np.float64), leading_shape)
-        start = start.reshape(n_paths)
-    solvable = has_change & finite
-    if not solvable.any():
-        return _as_result(rates.reshape(leading_shape))
+        near = np.broadcast_to(np.asarray(guess, dtype=np.float64), leading_shape)
+        near = near.reshape(n_paths)
 
-    rates = _newton_irr(by_period, start, solvable, several_changes, tol, maxiter)
-    retry = np.flatnonzero(solvable & np.isnan(rates))
-    if retry.size:
-        rates[retry] = _bracketed_irr(by_period[:, retry], start[retry], tol)
+    one_root = np.flatnonzero(has_change & ~several_changes & finite)
+    if one_root.size:
+        data = by_period if one_root.size == n_paths else by_period[:, one_root]
+        start = _interpolated_guess(data) if guess is None else near[one_root]
+        rates[one_root] = _newton_irr(data, start, tol, maxiter)
+        retry = one_root[np.isnan(rates[one_root])]
+        if retry.size:
+            rates[retry] = _nearest_root(by_period[:, retry], near[retry], tol)
+
+    several_roots = np.flatnonzero(several_changes & finite)
+    if several_roots.size:
+        data = by_period if several_roots.size == n_paths else by_period[:, several_roots]
+        rates[several_roots] = _nearest_root(data, near[several_roots], tol)
     return _as_result(rates.reshape(leading_shape))

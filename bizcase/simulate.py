@@ -25,13 +25,12 @@ Debt
     Sized once, on the base case, and held fixed on every path (lenders do not re-size
     per scenario); each path has its own CFADS, DSCRs, covenant breach and equity calls.
 IRR on a path
-    Paths are solved with :func:`path_irr`: the *highest* rate in [−95 %, 500 %] at
-    which the NPV changes sign, refined to 1e-12. Where the flows change sign once it
-    is the only IRR, the same as the base case's (within 1e-12). Where they change sign
-    several times (GPU refreshes funded by equity calls), it is the rate above which the
-    NPV is negative at every rate; the spreadsheet's rule used for the base case (the
-    root Newton's method finds from 10 %) depends on the starting point and can land on
-    spurious roots when the flows vary. NaN where the NPV does not change sign.
+    Every path is solved with :func:`bizcase.finance.irr`, the same function and rule
+    as the base case: the unique root where the flows change sign once, and where they
+    change sign several times (GPU refreshes funded by equity calls) the root nearest
+    10 %, the spreadsheets' default guess, among the sign changes of the NPV on a grid
+    of rates. A path's IRR does not depend on the other paths of its chunk. NaN where
+    the NPV does not change sign on that grid.
 Partners
     Partners contribute and receive pro rata to their shares, so every partner's IRR
     equals the equity IRR: it is computed once. Their NPVs differ by share and cost of
@@ -92,16 +91,6 @@ KPI_NAMES = (
     "llcr", "payback_year", "equity_payback_year", "peak_equity_exposure_eur",
     "lcoc_eur_per_gpu_hour", "total_capex_eur", "refresh_capex_eur", "grants_eur", "equity_eur",
 )
-#: Paths solved at a time by :func:`path_irr`.
-IRR_SLICE = 16384
-#: |NPV| below this share of the sum of its terms' sizes is zero within rounding [-].
-ROUNDING_FLOOR = 64 * np.finfo(float).eps
-#: Rates [fraction/year] scanned for sign changes of the NPV by :func:`path_irr`.
-IRR_GRID = np.concatenate([
-    [-0.95, -0.9, -0.8, -0.7, -0.6, -0.5, -0.4],
-    np.arange(-0.35, 0.5001, 0.05),
-    [0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0],
-])
 
 # Inputs the engine reads once for the whole run, with the reason given to the user.
 _FIXED_ON_EVERY_PATH = {
@@ -391,8 +380,7 @@ def _evaluate_draws(plan: _Plan, draws: _Draws, *, checks: bool = False) -> Mode
     values = {name: draws.inputs[:, i] for i, name in enumerate(plan.names)}
     return evaluate(
         plan.case, values, n_paths=n, utilization_noise=draws.utilization_noise,
-        power_price_multiplier=draws.power_price_multiplier, debt=plan.debt, irr=path_irr,
-        checks=checks,
+        power_price_multiplier=draws.power_price_multiplier, debt=plan.debt, checks=checks,
     )
 
 
@@ -440,112 +428,6 @@ def _chunks(n_paths: int, chunk_size: int) -> list[tuple[int, int, list[int]]]:
     for first in range(0, len(sizes), blocks_per_chunk):
         out.append((first * BLOCK_SIZE, first, sizes[first : first + blocks_per_chunk]))
     return out
-
-
-# --------------------------------------------------------------------------- #
-# IRR of many paths
-# --------------------------------------------------------------------------- #
-
-
-def path_irr(flows: npt.ArrayLike, *, tol: float = 1e-12, maxiter: int = 60) -> FloatArray:
-    """IRR of each path: the highest rate on [−95 %, 500 %] at which the NPV changes sign.
-
-    Parameters
-    ----------
-    flows : array_like, shape (n_paths, T)
-        Cash flows per year, time last [EUR].
-    tol : float, default 1e-12
-        Width of the final bracket of the rate [fraction/year].
-    maxiter : int, default 60
-        Largest number of safeguarded Newton steps [-].
-
-    Returns
-    -------
-    ndarray, shape (n_paths,)
-        Rate r at which ``sum_t flows_t (1 + r)^-t = 0`` [fraction/year]; NaN where the
-        NPV does not change sign between two rates of :data:`IRR_GRID`.
-
-    Notes
-    -----
-    The NPV of every path is evaluated on :data:`IRR_GRID` at once (one matrix
-    product); the highest interval where it changes sign brackets the root, which
-    Newton's method on ``r`` refines, falling back to bisection whenever a step would
-    leave the bracket (so it always converges). Where the flows change sign once the
-    root is unique and equals :func:`bizcase.finance.irr`'s. Two roots closer than one
-    grid interval cancel out and are not seen.
-
-    Examples
-    --------
-    >>> path_irr([[-100.0, 110.0], [-100.0, 60.0]]).round(12).tolist()
-    [0.1, -0.4]
-    >>> path_irr([[-100.0, 230.0, -132.0]]).round(9).tolist()  # roots 10 % and 20 %
-    [0.2]
-    """
-    values = np.asarray(flows, dtype=float)
-    if values.shape[0] > IRR_SLICE:  # slices that stay in the CPU cache
-        return np.concatenate([path_irr(values[i : i + IRR_SLICE], tol=tol, maxiter=maxiter)
-                               for i in range(0, values.shape[0], IRR_SLICE)])
-    n, T = values.shape
-    scale = np.max(np.abs(values), axis=1, keepdims=True)
-    scaled = np.divide(values, scale, out=np.zeros_like(values), where=scale > 0)
-    periods = np.arange(T, dtype=float)
-    grid_npv = scaled @ ((1.0 + IRR_GRID)[None, :] ** -periods[:, None])  # (n, G)
-    positive = grid_npv > 0.0
-    change = (positive[:, 1:] != positive[:, :-1]) & (grid_npv[:, 1:] != 0.0) | (grid_npv[:, :-1] == 0.0)
-    rates = np.full(n, np.nan)
-    has_root = change.any(axis=1)
-    rows = np.flatnonzero(has_root)
-    interval = change.shape[1] - 1 - np.argmax(change[rows, ::-1], axis=1)
-    low, high = IRR_GRID[interval], IRR_GRID[interval + 1]
-    value_low = grid_npv[rows, interval]
-    value_high = grid_npv[rows, interval + 1]
-    exact = value_low == 0.0
-    rates[rows[exact]] = low[exact]
-    keep = ~exact
-    rows, low, high, value_low, value_high = rows[keep], low[keep], high[keep], value_low[keep], value_high[keep]
-    # start from the secant through the bracket's ends
-    rate = low + value_low / (value_low - value_high) * (high - low)
-    by_period = np.ascontiguousarray(scaled[rows].T)  # (T, m): one period of all paths per row
-    low_is_positive = value_low > 0.0
-    absolute = np.abs(by_period)
-    value = np.empty_like(rate)
-    slope = np.empty_like(rate)
-    size = np.empty_like(rate)
-    for _ in range(maxiter):  # safeguarded Newton steps, vectorised over the open paths
-        if rows.size == 0:
-            break
-        discount = 1.0 / (1.0 + rate)
-        # Horner's scheme over periods (a recurrence): f(v) = sum c_t v^t and f'(v)
-        # and sum |c_t| v^t, the size of the terms, whose rounding bounds how small f can get
-        value[:] = by_period[-1]
-        slope[:] = 0.0
-        size[:] = absolute[-1]
-        for period in range(T - 2, -1, -1):
-            slope *= discount
-            slope += value
-            value *= discount
-            value += by_period[period]
-            size *= discount
-            size += absolute[period]
-        same_side_as_low = (value > 0.0) == low_is_positive
-        np.copyto(low, rate, where=same_side_as_low)
-        np.copyto(high, rate, where=~same_side_as_low)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new_rate = rate + value / (slope * discount * discount)  # dNPV/dr = -f'(v) v^2
-        outside = ~((new_rate > low) & (new_rate < high))  # also NaN
-        np.copyto(new_rate, 0.5 * (low + high), where=outside)
-        hit = np.abs(value) <= ROUNDING_FLOOR * size  # a root within rounding
-        np.copyto(new_rate, rate, where=hit)
-        done = (np.abs(new_rate - rate) <= tol) | (high - low <= tol) | hit
-        if done.any():
-            rates[rows[done]] = new_rate[done]
-            open_ = ~done
-            rows, new_rate, low, high = rows[open_], new_rate[open_], low[open_], high[open_]
-            low_is_positive, by_period = low_is_positive[open_], by_period[:, open_]
-            value, slope, size, absolute = value[open_], slope[open_], size[open_], absolute[:, open_]
-        rate = new_rate
-    rates[rows] = 0.5 * (low + high) if rows.size else rates[rows]
-    return rates
 
 
 # --------------------------------------------------------------------------- #

@@ -388,6 +388,40 @@ def test_irr_guess_per_path() -> None:
 # Flows with several sign changes: which root is returned ------------------
 
 
+def real_rates(flows: np.ndarray) -> np.ndarray:
+    """Every real IRR of a path, from numpy.roots on f(v) = sum_t c_t v^t.
+
+    Independent of bizcase.finance: the roots v > 0 of the polynomial
+    (highest power first for numpy.roots), turned into rates r = 1/v - 1.
+    """
+    v = np.roots(np.asarray(flows, dtype=np.float64)[::-1])
+    real = v[(np.abs(v.imag) <= 1e-9 * np.abs(v)) & (v.real > 0.0)].real
+    return np.sort(1.0 / real - 1.0)
+
+
+def refresh_flows(
+    rng: np.random.Generator, n_paths: int, n_periods: int = 17, decommissioning: bool = False
+) -> np.ndarray:
+    """Capex over two years, a noisy plateau, and hardware refreshes every 4 years.
+
+    The refreshes (0.8-1.6 times a year's capex, from year 6 on) make the
+    flows change sign several times, as the equity flows of the GPU plant do.
+    With `decommissioning`, a last-year outflow brings the undiscounted total
+    to within +-30 % of the capex around zero, which gives many paths two
+    IRRs (and some none).
+    """
+    periods = np.arange(n_periods)
+    capex = rng.uniform(80.0, 120.0, (n_paths, 1))
+    plateau = rng.uniform(15.0, 45.0, (n_paths, 1))
+    flows = plateau * (1.0 + 0.2 * rng.standard_normal((n_paths, n_periods)))
+    flows[:, :2] = -capex * np.array([0.3, 0.7])
+    refresh = (periods >= 6) & (periods % 4 == 2)
+    flows[:, refresh] -= capex * rng.uniform(0.8, 1.6, (n_paths, int(refresh.sum())))
+    if decommissioning:
+        flows[:, -1] -= flows.sum(axis=1) + rng.uniform(-0.3, 0.3, n_paths) * capex[:, 0]
+    return flows
+
+
 def test_irr_two_roots_nearest_to_spreadsheet_guess() -> None:
     # -100 + 230 v - 131.25 v^2 = 0 with y = 1 + r = 1 / v:
     # -100 y^2 + 230 y - 131.25 = 0  ->  y = (230 +- 20) / 200  ->  r = 5 % or 25 %.
@@ -404,47 +438,122 @@ def test_irr_two_roots_nearest_to_spreadsheet_guess() -> None:
 def test_irr_two_roots_where_numpy_financial_differs() -> None:
     # -100 y^2 + 217 y - 117.3 = -100 (y - 1.02)(y - 1.15): roots 2 % and 15 %.
     flows = [-100.0, 217.0, -117.3]
-    # numpy-financial takes the root nearest zero (2 %); a spreadsheet's
-    # Newton from 0.1 ends on 15 % (LibreOffice Calc 7.4: 14.9999999999999 %).
+    # numpy-financial takes the root nearest zero (2 %); the root nearest the
+    # guess 0.1 is 15 % (0.05 away, 2 % is 0.08 away), which is also what
+    # LibreOffice Calc 7.4 returns (=IRR(...) 14.9999999999999 %).
     assert npf.irr(flows) == pytest.approx(0.02, abs=1e-12)
     assert spreadsheet_irr(flows) == pytest.approx(0.15, abs=1e-12)
     assert irr(flows) == pytest.approx(0.15, abs=1e-12)
     assert irr(flows, guess=0.0) == pytest.approx(0.02, abs=1e-12)
 
 
-def test_irr_three_roots_follows_the_spreadsheet() -> None:
+def test_irr_three_roots_nearest_the_guess() -> None:
     flows = [-1000.0, 3600.0, -4310.0, 1716.0]  # roots 10 %, 20 %, 30 % (see above)
     # LibreOffice Calc 7.4: =IRR(...) 10 %, =IRR(..., 0.3) 30 %.
     assert irr(flows) == pytest.approx(0.10, abs=1e-12)
     assert irr(flows, guess=0.3) == pytest.approx(0.30, abs=1e-12)
     assert irr(flows) == pytest.approx(spreadsheet_irr(flows), abs=1e-12)
+    # Nearest root to each guess, by hand: below 15 % it is 10 %, from 15 %
+    # to 25 % it is 20 %, above 25 % it is 30 %.
+    guesses = np.array([-0.5, 0.0, 0.12, 0.14, 0.16, 0.24, 0.26, 0.5, 5.0])
+    rates = irr(np.tile(flows, (guesses.size, 1)), guess=guesses)
+    expected = [0.10, 0.10, 0.10, 0.10, 0.20, 0.20, 0.30, 0.30, 0.30]
+    np.testing.assert_allclose(rates, expected, rtol=0.0, atol=1e-12)
 
 
-@settings(max_examples=60, deadline=None)
+def test_irr_guess_inside_a_bracket_takes_that_bracket() -> None:
+    # Roots 10.35 % and 11.95 % (and 40 %): flows from the polynomial in y = 1 + r.
+    flows = list(np.poly([1.1035, 1.1195, 1.4]))
+    np.testing.assert_allclose(real_rates(flows), [0.1035, 0.1195, 0.4], atol=1e-9)
+    # The guess 11.1 % lies in the grid interval [11 %, 12 %] that holds
+    # 11.95 %; that root is returned although 10.35 % is slightly nearer
+    # (0.0075 away against 0.0085).
+    assert irr(flows, guess=0.111) == pytest.approx(0.1195, abs=1e-12)
+    # From 10 % (a grid rate, inside no interval) the nearer root wins.
+    assert irr(flows) == pytest.approx(0.1035, abs=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
 @given(
-    roots=st.lists(st.floats(-0.3, 0.6), min_size=2, max_size=3, unique=True),
-    scale=st.floats(1.0, 1000.0),
+    roots=st.lists(st.floats(-0.5, 1.0), min_size=2, max_size=4, unique=True),
+    complex_pair=st.one_of(st.none(), st.tuples(st.floats(0.3, 2.0), st.floats(0.05, 0.5))),
+    scale=st.floats(1e-3, 1e9),
 )
-def test_irr_several_roots_matches_spreadsheet_newton(roots: list[float], scale: float) -> None:
-    # Flows whose NPV is scale * prod(y - (1 + root)) / y^n: known real roots.
-    growth = sorted(1.0 + r for r in roots)
-    assume(min(np.diff(growth)) > 0.02)
-    coefficients = scale * np.poly(growth)  # highest power of y first = flow at t = 0
-    flows = list(-coefficients)
-    try:
-        expected = spreadsheet_irr(flows)
-    except (AssertionError, ZeroDivisionError, OverflowError):
-        assume(False)
-    assume(-1.0 < expected < 10.0)
-    assert irr(flows) == pytest.approx(expected, abs=1e-9)
+def test_irr_several_roots_is_the_root_nearest_the_guess(
+    roots: list[float], complex_pair: tuple[float, float] | None, scale: float
+) -> None:
+    # NPV * y^n = scale * prod(y - (1 + root)) [* a pair of complex roots],
+    # y = 1 + r: flows with known real roots, two or more, so the flows
+    # change sign at least twice. Roots more than a grid step (5 % at most
+    # in [-50 %, 100 %]) apart are all bracketed by the grid.
+    assume(min(np.diff(sorted(roots))) > 0.06)
+    coefficients = np.poly([1.0 + r for r in roots])  # highest power of y first = flow at t = 0
+    if complex_pair is not None:
+        real_part, imaginary_part = complex_pair
+        coefficients = np.polymul(
+            coefficients, [1.0, -2.0 * real_part, real_part**2 + imaginary_part**2]
+        )
+    flows = scale * coefficients
+    candidates = real_rates(flows)
+    distance = np.sort(np.abs(candidates - 0.1))
+    assume(distance.size < 2 or distance[1] - distance[0] > 1e-6)  # one nearest root
+    expected = candidates[np.argmin(np.abs(candidates - 0.1))]
+    rate = irr(flows)
+    assert rate == pytest.approx(expected, abs=1e-9)
+    # It is a root: the NPV is zero within rounding of its terms.
+    terms = flows * (1.0 + rate) ** -np.arange(flows.size)
+    assert abs(np.sum(terms)) <= 1e-12 * np.sum(np.abs(terms))
 
 
-def test_irr_fallback_takes_root_nearest_guess() -> None:
-    # With Newton switched off the bracket nearest the guess decides.
-    flows = [-1000.0, 3600.0, -4310.0, 1716.0]
-    assert irr(flows, guess=0.12, maxiter=0) == pytest.approx(0.10, abs=1e-12)
-    assert irr(flows, guess=0.19, maxiter=0) == pytest.approx(0.20, abs=1e-12)
-    assert irr(flows, guess=0.50, maxiter=0) == pytest.approx(0.30, abs=1e-12)
+def test_irr_with_refreshes_is_a_root_and_the_root_nearest_ten_percent() -> None:
+    rng = np.random.default_rng(7)
+    flows = np.concatenate([refresh_flows(rng, 200), refresh_flows(rng, 400, decommissioning=True)])
+    rates = irr(flows)
+    several = 0
+    for row, rate in zip(flows, rates, strict=True):
+        candidates = real_rates(row)
+        candidates = candidates[(candidates > -0.99) & (candidates < 100.0)]
+        if candidates.size == 0:
+            assert np.isnan(rate)
+            continue
+        several += candidates.size > 1
+        assert rate == pytest.approx(candidates[np.argmin(np.abs(candidates - 0.1))], abs=1e-8)
+        terms = row * (1.0 + rate) ** -np.arange(row.size)
+        assert abs(np.sum(terms)) <= 1e-12 * np.sum(np.abs(terms))
+    assert several > 50  # the case is exercised: many paths have more than one root
+
+
+def test_irr_vectorised_equals_per_path_and_does_not_depend_on_the_batch() -> None:
+    rng = np.random.default_rng(8)
+    flows = np.concatenate(
+        [
+            refresh_flows(rng, 150),
+            refresh_flows(rng, 150, decommissioning=True),
+            realistic_flows(rng, 100, 17),
+        ]
+    )
+    flows[::7] = flows[::7, ::-1]  # some borrowing-like profiles too
+    rates = irr(flows)
+    alone = np.array([irr(row) for row in flows])
+    np.testing.assert_array_equal(rates, alone)
+    # Another batch: shuffled, halved, and mixed with other paths.
+    order = rng.permutation(flows.shape[0])[:200]
+    others = refresh_flows(rng, 50)
+    mixed = irr(np.concatenate([others, flows[order]]))
+    np.testing.assert_array_equal(mixed[50:], rates[order])
+    # A per-path guess is also per path alone.
+    guesses = rng.uniform(-0.2, 0.6, flows.shape[0])
+    guessed = irr(flows, guess=guesses)
+    np.testing.assert_array_equal(
+        guessed, [irr(row, guess=g) for row, g in zip(flows, guesses, strict=True)]
+    )
+
+
+def test_irr_several_sign_changes_without_a_root_is_nan() -> None:
+    # -100 y^2 + 250 y - 160 has discriminant 250^2 - 4 * 100 * 160 < 0: no real root.
+    assert np.isnan(irr([-100.0, 250.0, -160.0, 0.0]))
+    # Roots only below -99 % (y = 0.005 and 0.008) lie outside the grid.
+    assert np.isnan(irr(list(np.poly([0.005, 0.008]))))
 
 
 # --------------------------------------------------------------------------
@@ -498,26 +607,58 @@ def test_annuity_payment_broadcasts() -> None:
 
 
 def test_payback_period_hand_cases() -> None:
-    # cumulative -100, -60, -20, 20: first >= 0 at the end of period 3
+    # cumulative -100, -60, -20, 20: >= 0 from the end of period 3 on
     assert payback_period([-100.0, 40.0, 40.0, 40.0]) == 3.0
     # cumulative -100, 0: reaching exactly zero counts
     assert payback_period([-100.0, 100.0]) == 1.0
     # cumulative 0, -100, 0: the leading zero is not a payback
     assert payback_period([0.0, -100.0, 100.0]) == 2.0
-    # cumulative -100, 50, -50, 50: the first recovery counts, not the later dip
-    assert payback_period([-100.0, 150.0, -100.0, 100.0]) == 1.0
+    # cumulative 10, -10, 5: positive at first, then negative, then back for good
+    assert payback_period([10.0, -20.0, 15.0]) == 2.0
+    # cumulative -100, 50, -50, 50: the recovery in period 1 is undone by the
+    # dip in period 2; the payback is the recovery after it
+    assert payback_period([-100.0, 150.0, -100.0, 100.0]) == 3.0
+    # cumulative -100, 50, -50, 50, 0, 20: zero in between still counts as >= 0
+    assert payback_period([-100.0, 150.0, -100.0, 100.0, -50.0, 20.0]) == 3.0
+    # cumulative -100, 50, -50: recovered once but ends below zero
+    assert np.isnan(payback_period([-100.0, 150.0, -100.0]))
     # cumulative -100, -90: never recovers
     assert np.isnan(payback_period([-100.0, 10.0]))
     # cumulative never negative: nothing to pay back
     assert np.isnan(payback_period([10.0, 20.0]))
+    assert np.isnan(payback_period([0.0, 0.0]))
 
 
 def test_payback_period_and_year_over_paths() -> None:
-    flows = np.array([[-100.0, 60.0, 60.0], [-100.0, 10.0, 10.0], [-50.0, 50.0, 0.0]])
-    np.testing.assert_array_equal(payback_period(flows), [2.0, np.nan, 1.0])
+    flows = np.array(
+        [
+            [-100.0, 60.0, 60.0],  # cumulative -100, -40, 20
+            [-100.0, 10.0, 10.0],  # -100, -90, -80: never
+            [-50.0, 50.0, 0.0],  # -50, 0, 0: from period 1
+            [-50.0, 60.0, -20.0],  # -50, 10, -10: ends below zero
+            [10.0, -20.0, 30.0],  # 10, -10, 20: from period 2
+        ]
+    )
+    np.testing.assert_array_equal(payback_period(flows), [2.0, np.nan, 1.0, np.nan, 2.0])
     years = np.array([2026, 2027, 2028])
-    np.testing.assert_array_equal(payback_year(flows, years), [2028.0, np.nan, 2027.0])
+    np.testing.assert_array_equal(
+        payback_year(flows, years), [2028.0, np.nan, 2027.0, np.nan, 2028.0]
+    )
     assert payback_year([-100.0, 60.0, 60.0], years) == 2028.0
+    assert payback_period(flows.reshape(5, 1, 3)).shape == (5, 1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(flows=hnp.arrays(np.float64, st.integers(1, 12), elements=st.integers(-5, 5).map(float)))
+def test_payback_period_is_where_the_cumulative_flow_turns_nonnegative_for_good(
+    flows: np.ndarray,
+) -> None:
+    # A plain loop over the periods as the reference.
+    cumulative = np.cumsum(flows)
+    expected = np.nan
+    if cumulative.min() < 0.0 and cumulative[-1] >= 0.0:
+        expected = max(t for t in range(flows.size) if cumulative[t] < 0.0) + 1.0
+    np.testing.assert_array_equal(payback_period(flows), expected)
 
 
 def test_peak_exposure_hand_cases() -> None:

@@ -24,7 +24,7 @@ import numpy_financial as npf
 import pytest
 from scipy import stats as scipy_stats
 
-from bizcase import assumptions, engine, pipeline, results, simulate
+from bizcase import assumptions, engine, finance, pipeline, results, simulate
 from bizcase.errors import AssumptionError
 from tests.conftest import ANNUITY_TRANCHE, tiny_case
 
@@ -117,12 +117,8 @@ def test_zero_spread_gives_the_base_case_on_every_path(default_case):
     mc = simulate.run(case, 3_000, seed=5, base=base)
     for name, values in mc.kpis.items():
         expected = float(base.kpis[name][0])
-        if name.endswith("_irr"):
-            # the base case takes the spreadsheet's root (Newton from 10 %), the paths the
-            # bracketed root: the same root, each to within the solvers' 1e-12
-            np.testing.assert_allclose(values, expected, rtol=0, atol=1e-9, err_msg=name)
-        else:
-            np.testing.assert_array_equal(values, np.full_like(values, expected), err_msg=name)
+        # IRRs included: finance.irr solves each path as if it were alone
+        np.testing.assert_array_equal(values, np.full_like(values, expected), err_msg=name)
     for i, partner in enumerate(base.partners):
         np.testing.assert_array_equal(mc.partner_npv_eur[i], float(partner["npv_eur"][0]))
     assert mc.summary["kpis"]["project_npv_eur"]["sd"] == 0.0
@@ -254,24 +250,25 @@ def test_probability_below_counts_nan_irr_by_npv():
 # --- the IRR of a path -----------------------------------------------------------------
 
 
-def test_path_irr_matches_numpy_financial_on_conventional_flows():
+def test_path_irrs_are_finance_irr_of_the_path_flows(default_case):
+    # The default case's equity flows change sign several times (GPU refreshes funded by
+    # equity calls): every path's IRR is finance.irr of its own flows, the base case's rule.
+    res = simulate.evaluate_paths(default_case, 300, seed=3)
+    for kpi, line in (("project_irr", "project_cash_flow_eur"), ("equity_irr", "equity_cash_flow_eur")):
+        flows = res.line(line)
+        several = np.count_nonzero(np.diff(np.sign(flows), axis=1) != 0, axis=1) > 1
+        assert several.mean() > 0.5, line
+        expected = np.array([finance.irr(row) for row in flows])
+        np.testing.assert_array_equal(res.kpis[kpi], expected, err_msg=kpi)
+    for partner in res.partners:  # pro rata: the equity IRR
+        np.testing.assert_array_equal(partner["irr"], res.kpis["equity_irr"])
+
+
+def test_path_irr_of_conventional_flows_matches_numpy_financial():
     rng = np.random.default_rng(0)
     flows = np.concatenate([-rng.uniform(80, 120, (500, 1)), rng.uniform(5, 30, (500, 24))], axis=1)
     expected = np.array([npf.irr(row) for row in flows])
-    np.testing.assert_allclose(simulate.path_irr(flows), expected, rtol=0, atol=1e-10)
-
-
-def test_path_irr_takes_the_highest_root_and_nan_without_one():
-    flows = np.array([
-        [-100.0, 230.0, -132.0, 0.0],  # roots 10 % and 20 %
-        [100.0, 10.0, 10.0, 10.0],  # never negative
-        [-100.0, 250.0, -160.0, 0.0],  # no real root
-        [-100.0, 0.0, 0.0, 100.0],  # 0 %
-    ])
-    rates = simulate.path_irr(flows)
-    assert rates[0] == pytest.approx(0.2, abs=1e-12)
-    assert np.isnan(rates[1]) and np.isnan(rates[2])
-    assert rates[3] == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(finance.irr(flows), expected, rtol=0, atol=1e-10)
 
 
 # --- summary shape ---------------------------------------------------------------------
