@@ -31,13 +31,13 @@ NA_REASONS = {
     "min_dscr": "no debt service",
     "avg_dscr": "no debt service",
     "llcr": "no debt",
-    "payback_year": "cumulative project cash flow never turns non-negative within the horizon",
-    "equity_payback_year": "cumulative equity cash flow never turns non-negative within the horizon",
+    "payback_year": "cumulative project cash flow does not stay non-negative to the end of the horizon",
+    "equity_payback_year": "cumulative equity cash flow does not stay non-negative to the end of the horizon",
     "lcoc_eur_per_gpu_hour": "no GPU-hours sold",
     "breakeven_price_eur_per_gpu_hour": "no launch price between 0 and 50 EUR/GPU-hour makes project NPV zero",
     "irr": "partner cash flows have no sign change",
     "moic": "no contribution",
-    "payback_year_partner": "never paid back within the horizon",
+    "payback_year_partner": "cumulative flow does not stay non-negative to the end of the horizon",
 }
 
 
