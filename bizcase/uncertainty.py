@@ -27,6 +27,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import difflib
+import functools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -370,6 +371,11 @@ class Pert(_Continuous):
     ``ppf(u) = low + (high − low) × I⁻¹(alpha, beta; u)`` with ``I`` the
     regularised incomplete beta function. Mean ``(low + lamb mode + high) / (lamb + 2)``.
 
+    ``I⁻¹`` is slow to evaluate (about 1.5 µs a value). For large samples the inverse
+    is interpolated instead: cubic Hermite on 16,384 cells of u, with the exact values
+    and exact slopes ``1 / pdf`` at the nodes (error below 1e-11 of the range), and
+    evaluated exactly in the tails (u < 0.01 or u > 0.99), where the slope grows.
+
     Examples
     --------
     >>> round(Pert(0.10, 0.20, 0.35).expected_value(), 6)
@@ -401,7 +407,11 @@ class Pert(_Continuous):
         return float(self.low), float(self.high)
 
     def _raw_ppf(self, u: FloatArray) -> FloatArray:
-        fraction = special.betaincinv(self.alpha, self.beta, u)
+        u = np.asarray(u, dtype=float)
+        if u.size < _PERT_TABLE_MIN_SIZE:
+            fraction = special.betaincinv(self.alpha, self.beta, u)
+        else:
+            fraction = _interpolated_beta_ppf(self.alpha, self.beta, u)
         return np.asarray(self.low + (self.high - self.low) * fraction, dtype=float)
 
     def _raw_cdf(self, x: FloatArray) -> FloatArray:
@@ -695,6 +705,45 @@ def _check_order(params: dict[str, float], spec: Mapping[str, Any], problems: _P
             problems.add("mode", spec["mode"], f"must be >= low = {_show(spec['low'])}")
         elif mode > high:
             problems.add("mode", spec["mode"], f"must be <= high = {_show(spec['high'])}")
+
+
+_PERT_TABLE_MIN_SIZE = 50_000
+_PERT_TABLE_CELLS = 16_384
+_PERT_TAIL = 0.01
+
+
+@functools.lru_cache(maxsize=64)
+def _beta_ppf_table(alpha: float, beta: float) -> tuple[FloatArray, FloatArray]:
+    """Exact inverse regularised incomplete beta and its slope at equally spaced u."""
+    u = np.linspace(0.0, 1.0, _PERT_TABLE_CELLS + 1)
+    x = special.betaincinv(alpha, beta, u)
+    log_pdf = (alpha - 1.0) * np.log(x) + (beta - 1.0) * np.log1p(-x) - special.betaln(alpha, beta)
+    with np.errstate(over="ignore"):
+        slope = np.exp(-log_pdf)  # dx/du = 1 / pdf(x); infinite only at the ends (tails are exact)
+    return x, slope
+
+
+def _interpolated_beta_ppf(alpha: float, beta: float, u: FloatArray) -> FloatArray:
+    """Inverse regularised incomplete beta by cubic Hermite interpolation; exact in the tails."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x, slope = _beta_ppf_table(float(alpha), float(beta))
+    n = _PERT_TABLE_CELLS
+    scaled = u * n
+    cell = np.minimum(scaled.astype(np.int64), n - 1)
+    t = scaled - cell
+    t2 = t * t
+    t3 = t2 * t
+    h = 1.0 / n
+    with np.errstate(invalid="ignore"):
+        out = (
+            (2.0 * t3 - 3.0 * t2 + 1.0) * x[cell]
+            + (t3 - 2.0 * t2 + t) * h * slope[cell]
+            + (3.0 * t2 - 2.0 * t3) * x[cell + 1]
+            + (t3 - t2) * h * slope[cell + 1]
+        )
+    tail = (u < _PERT_TAIL) | (u > 1.0 - _PERT_TAIL)
+    out[tail] = special.betaincinv(alpha, beta, u[tail])
+    return np.asarray(out, dtype=float)
 
 
 def make_distribution(spec: Mapping[str, Any], where: str) -> Distribution:

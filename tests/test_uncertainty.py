@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
 from bizcase.errors import AssumptionError, BizcaseError
 from bizcase.uncertainty import (
@@ -636,3 +636,12 @@ def test_constant_input_gives_nan_sensitivity():
     assert result[0] == pytest.approx(1.0)
     assert math.isnan(result[1])
     assert np.all(np.isnan(rank_correlation_sensitivities(inputs, [np.nan] * 5)))
+
+
+@pytest.mark.parametrize("low, mode, high", [(0.10, 0.20, 0.35), (-0.05, 0.05, 0.40), (0.0, 0.0, 1.0), (0.0, 1.0, 1.0)])
+def test_pert_ppf_of_large_samples_equals_the_exact_inverse(low, mode, high):
+    # large samples use an interpolated inverse; scipy's betaincinv is the exact reference
+    d = Pert(low, mode, high)
+    u = np.random.default_rng(7).random(200_000)
+    exact = low + (high - low) * special.betaincinv(d.alpha, d.beta, u)
+    np.testing.assert_allclose(d.ppf(u), exact, rtol=0, atol=1e-11 * (high - low))
