@@ -707,7 +707,7 @@ def _check_order(params: dict[str, float], spec: Mapping[str, Any], problems: _P
             problems.add("mode", spec["mode"], f"must be <= high = {_show(spec['high'])}")
 
 
-_PERT_TABLE_MIN_SIZE = 50_000
+_PERT_TABLE_MIN_SIZE = 4_096
 _PERT_TABLE_CELLS = 16_384
 _PERT_TAIL = 0.01
 
