@@ -48,8 +48,14 @@ def main() -> None:
 
         t_run = median_time(run, 3)
         files = sorted(p.name for p in Path(out).iterdir())
+
+        def run_no_pdf() -> None:
+            subprocess.run([*cmd, "--no-pdf"], check=True, capture_output=True, cwd=ROOT)
+
+        t_no_pdf = median_time(run_no_pdf, 3)
     print(f"bizcase run --simulations 0, end to end:           {t_run:8.2f} s    (target < 2 s)")
     print(f"  wrote: {', '.join(files)}")
+    print(f"bizcase run --simulations 0 --no-pdf, end to end:  {t_no_pdf:8.2f} s")
 
 
 if __name__ == "__main__":

@@ -369,25 +369,32 @@ def breakeven(case: Case, path: str, kpi: str, target: float) -> Breakeven:
     return Breakeven(path, value, kpi, float(target), achieved)
 
 
-def breakeven_price(case: Case) -> float:
+def breakeven_price(case: Case, base: ModelResult | None = None) -> float:
     """Launch price [EUR/GPU-hour] at which project NPV is zero; NaN when none in 0–50.
 
     Project NPV rises monotonically with the launch price (revenue is linear in it and
-    tax takes less than all of a gain), so a coarse grid brackets the root.
+    tax takes less than all of a gain), so a coarse grid brackets the root. Project NPV
+    is unlevered: it does not depend on the debt, so the grid is evaluated as paths of
+    one engine call with the base case's debt, and Brent's method refines the bracket.
+    The result is what ``bizcase run --set revenue.launch_price_eur_per_gpu_hour=…``
+    reproduces.
     """
-    try:
-        return solve(
-            case,
-            "revenue.launch_price_eur_per_gpu_hour",
-            "project_npv_eur",
-            0.0,
-            low=0.0,
-            high=50.0,
-            grid=11,
-            around_current=False,
-        )
-    except BizcaseError:
-        return float("nan")
+    path, kpi = "revenue.launch_price_eur_per_gpu_hour", "project_npv_eur"
+    debt = (base if base is not None else evaluate(case)).debt
+    prices = np.linspace(0.0, 50.0, 11)
+    npvs = evaluate(case, {path: prices}, debt=debt, checks=False).kpis[kpi]
+
+    def npv_at(price: float) -> float:
+        return float(evaluate(case, {path: np.array([price])}, debt=debt, checks=False).kpis[kpi][0])
+
+    for a, b, ya, yb in zip(prices[:-1], prices[1:], npvs[:-1], npvs[1:], strict=True):
+        if ya == 0.0:
+            return float(a)
+        if ya * yb < 0:
+            from scipy.optimize import brentq  # imported when needed: slow to import
+
+            return float(brentq(npv_at, a, b, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=200))
+    return float(prices[-1]) if npvs[-1] == 0.0 else math.nan
 
 
 # --- EU funding gap ------------------------------------------------------------------------
