@@ -455,13 +455,16 @@ def funding_gap(res: ModelResult) -> FundingGap:
     Art. 15–19)::
 
         DIC = Σ_t capex_t × d_t                         (initial + replacement, before grants)
-        DNR = Σ_t (revenue_t − opex_t + residual_t) × d_t
+        DNR = Σ_t (revenue_t − opex_t + residual_t + resale_t) × d_t
         R   = max(0, (DIC − DNR) / DIC)                  funding-gap rate
         DA  = EC × R                                     decision amount
 
     with ``d_t`` the model's discount factors at the funding-gap rate (period t valued at
     1 January of ``start_year``: ``(1 + r)^−(t+1)`` for year-end flows, ``(1 + r)^−(t+½)``
-    mid-year). Residual value is the model's terminal value. Flows are before tax and
+    mid-year). Residual value is the model's terminal value; the proceeds of retired
+    compute sold at each refresh (``compute_resale_eur``) are counted with it as residual
+    value inflows in DNR, where the Guide puts the residual value of assets, rather than
+    netted off DIC (replacement capex stays in DIC in full). Flows are before tax and
     financing, and grants are not deducted from DIC.
 
     EC is the Guide's *eligible cost*: the undiscounted capex of the classes eligible
@@ -479,6 +482,7 @@ def funding_gap(res: ModelResult) -> FundingGap:
     dic = res.line("capex_eur") @ factors
     dnr = (
         res.line("revenue_eur") - res.line("opex_eur") + res.line("terminal_value_eur")
+        + res.line("compute_resale_eur")
     ) @ factors
     gap_rate = np.divide(dic - dnr, dic, out=np.full(res.n_paths, np.nan), where=dic > 0)
     gap_rate = np.maximum(gap_rate, 0.0)

@@ -93,6 +93,7 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "compute_eur_per_gpu": F("float", 36_000.0, 0.0, 1e7, "EUR/GPU", "Accelerator system incl. network and storage share"),
         "compute_cost_change": F("float", -0.05, -0.5, 0.5, "fraction/year", "Change of compute cost per year, applied to refresh purchases"),
         "compute_life_years": F("int", 5, 1, 30, "years", "Each compute cohort is replaced after this", structural=True),
+        "compute_resale_share": F("float", 0.0, **SHARE, doc="Share of a compute cohort's purchase cost recovered when it is retired at refresh"),
         "facility_life_years": F("int", 20, 1, 100, "years", "Depreciation life of the facility", structural=True),
         "contingency": F("float", 0.05, 0.0, 1.0, "fraction", "Contingency on all capex"),
         "overrun": F("float", 0.0, -0.5, 3.0, "fraction", "Multiplier − 1 on all capex"),

@@ -15,8 +15,16 @@ Conventions
 
 The model (see DESIGN, "The model") in the order it is computed:
 
-capacity → demand and revenue → power → opex → EBITDA → capex → grants → depreciation
-→ debt → tax → CFADS → equity waterfall → project and equity cash flows → KPIs.
+capacity → demand and revenue → power → opex → EBITDA → capex and resale of retired compute
+→ grants → depreciation → debt → tax → CFADS → equity waterfall → project and equity cash
+flows → KPIs.
+
+Resale of retired compute: when a cohort is refreshed (purchase paid in period q), the
+generation it replaces (paid in q − life) is sold at the end of q for
+``compute_resale_share`` × its purchase cost (contingency and overrun included). The
+proceeds (``compute_resale_eur``) are a taxable gain in EBIT (the generation is fully
+depreciated by then), an inflow of the project and equity cash flows and a source of
+cash; they are not part of EBITDA or CFADS.
 """
 
 from __future__ import annotations
@@ -283,20 +291,27 @@ def evaluate(
     purchases = cohort_purchases(tl, deployment, life)
     initial = np.zeros((1, T))
     refresh = np.zeros((1, T))
+    resale_share = p("capex.compute_resale_share")
+    resale = np.zeros((1, T))
     purchase_cost: list[tuple[int, bool, Number]] = []
-    for k, period, is_refresh in purchases:
+    in_service: dict[int, Number] = {}  # cohort -> purchase cost of its generation in service
+    for k, period, is_refresh in purchases:  # each cohort's purchases in time order
         onehot = tl.periods == period
         if is_refresh:
             cost = deployment[k] * gpus * unit_cost * (1.0 + cost_change) ** period * capex_factor
             refresh = refresh + cost * onehot
+            # the generation bought at period − life retires and is sold at the end of this period
+            resale = resale + resale_share * in_service[k] * onehot
         else:
             cost = deployment[k] * gpus * unit_cost * capex_factor
             initial = initial + cost * onehot
+        in_service[k] = cost
         purchase_cost.append((period, is_refresh, cost))
     L["compute_initial_capex_eur"] = initial
     L["refresh_capex_eur"] = refresh
     L["initial_capex_eur"] = L["facility_capex_eur"] + initial
     L["capex_eur"] = L["initial_capex_eur"] + refresh
+    L["compute_resale_eur"] = resale
 
     # grants: min(share × eligible, cap), received pro rata to eligible spend
     classes = {"facility": L["facility_capex_eur"], "compute_initial": initial, "compute_refresh": refresh}
@@ -353,7 +368,10 @@ def evaluate(
         + L["insurance_cost_eur"] + L["software_cost_eur"] + L["sga_cost_eur"]
     )
     L["ebitda_eur"] = L["revenue_eur"] - L["opex_eur"]
-    L["ebit_eur"] = L["ebitda_eur"] - L["depreciation_eur"]
+    # EBITDA stays operating; resale proceeds are a gain below it. A retiring generation
+    # was depreciated over periods q − life + 1 … q, so its book value at the sale in q
+    # is 0 (also when grants reduced its base) and the whole proceeds are taxable.
+    L["ebit_eur"] = L["ebitda_eur"] - L["depreciation_eur"] + L["compute_resale_eur"]
 
     # unlevered tax (project view)
     tax_rate = p("tax.rate")
@@ -376,6 +394,8 @@ def evaluate(
     # levered tax and CFADS
     L["ebt_eur"] = L["ebit_eur"] - L["interest_paid_eur"] - L["debt_fees_eur"]
     L["tax_eur"], L["tax_loss_pool_eur"] = _tax(L["ebt_eur"], tax_rate, carry)
+    # CFADS stays EBITDA − tax: resale proceeds are not operating cash (the tax on them is
+    # in tax_eur); they reach equity through the waterfall below.
     L["cfads_eur"] = L["ebitda_eur"] - L["tax_eur"]
     ds = L["debt_service_eur"]
     L["dscr"] = np.divide(L["cfads_eur"], ds, out=np.full(np.broadcast_shapes(L["cfads_eur"].shape, ds.shape), np.nan), where=ds > 0)
@@ -383,7 +403,7 @@ def evaluate(
     # equity waterfall: shortfalls are paid in by partners, surpluses distributed
     L["net_cash_to_equity_eur"] = (
         L["cfads_eur"] + L["grants_eur"] + L["debt_drawdown_eur"] - L["capex_eur"]
-        - L["debt_fees_eur"] - ds + L["terminal_value_eur"]
+        - L["debt_fees_eur"] - ds + L["terminal_value_eur"] + L["compute_resale_eur"]
     )
     net = L["net_cash_to_equity_eur"]
     funding = (L["initial_capex_eur"] > 0) | (tl.periods < C)
@@ -394,6 +414,7 @@ def evaluate(
     L["equity_cash_flow_eur"] = net
     L["project_cash_flow_eur"] = (
         L["ebitda_eur"] - L["capex_eur"] + L["grants_eur"] - L["unlevered_tax_eur"] + L["terminal_value_eur"]
+        + L["compute_resale_eur"]
     )
     L["cumulative_equity_cash_flow_eur"] = np.cumsum(net, axis=-1)
 
@@ -431,7 +452,8 @@ def size_debt(case: Case, tl: Timeline, L: Mapping[str, Array]) -> DebtSchedule:
     - sculpted: debt service proportional to the base case's CFADS proxy (EBITDA −
       unlevered tax, clipped at 0), the debt reduced where needed so that the proxy
       covers debt service ``target_dscr`` times (sized on the proxy to avoid a circular
-      reference between tax and interest).
+      reference between tax and interest). Like CFADS, the proxy leaves out the resale
+      proceeds of retired compute but bears the tax on them.
 
     The recurrences below loop over periods on one path only.
     """
@@ -615,7 +637,7 @@ def integrity_checks(res: ModelResult, grants_total: list[Array]) -> list[dict[s
 
     scale = max(1.0, float(np.max(np.abs(full("initial_capex_eur").sum(axis=-1)))))
     tol = 1e-9 * scale
-    sources = full("grants_eur") + full("debt_drawdown_eur") + full("equity_contributions_eur") + full("equity_calls_eur") + full("cfads_eur") + full("terminal_value_eur")
+    sources = full("grants_eur") + full("debt_drawdown_eur") + full("equity_contributions_eur") + full("equity_calls_eur") + full("cfads_eur") + full("terminal_value_eur") + full("compute_resale_eur")
     uses = full("capex_eur") + full("debt_fees_eur") + full("debt_service_eur") + full("distributions_eur")
     cash = np.cumsum(sources - uses, axis=-1)
     partner_sum = sum(pt["cash_flow_eur"] for pt in res.partners)

@@ -360,6 +360,22 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
     m.line(CPX, "initial_capex_eur", "Initial capex", "EUR", "eur_m", "={facility_capex_eur}+{compute_initial_capex_eur}", total=True, style="total")
     m.line(CPX, "capex_eur", "Capex", "EUR", "eur_m", "={initial_capex_eur}+{refresh_capex_eur}", total=True, style="total")
     m.scalar(CPX, "initial_capex_total", "Initial capex, total", "EUR", "eur_m", "=SUM({row:initial_capex_eur})")
+    m.section(CPX, "Resale of retired compute: at each refresh the replaced generation is sold at the end of the year")
+    for k in K:
+        m.line(
+            CPX, f"cohort_{k}_last_purchase", f"Cohort {k + 1} purchase cost of the latest generation", "EUR", "eur_m",
+            _recur(
+                f"={{cohort_{k}_initial_capex}}+{{cohort_{k}_refresh_capex}}",
+                f"=IF({{cohort_{k}_initial_flag}}+{{cohort_{k}_refresh_flag}}>0,{{cohort_{k}_initial_capex}}+{{cohort_{k}_refresh_capex}},{{prev:cohort_{k}_last_purchase}})",
+            ),
+            engine=False,
+        )
+        m.line(
+            CPX, f"cohort_{k}_resale", f"Cohort {k + 1} resale of the retired generation", "EUR", "eur_m",
+            _recur("=0", f"=IF({{cohort_{k}_refresh_flag}}=1,capex_compute_resale_share*{{prev:cohort_{k}_last_purchase}},0)"),
+            total=True, engine=False,
+        )
+    m.line(CPX, "compute_resale_eur", "Resale of retired compute", "EUR", "eur_m", "=" + _sum(f"{{cohort_{k}_resale}}" for k in K), total=True, style="total")
 
     m.section(CPX, "Grants: min(share × eligible capex, cap), received pro rata to eligible spend")
     classes = {"facility": "facility_capex_eur", "compute_initial": "compute_initial_capex_eur", "compute_refresh": "refresh_capex_eur"}
@@ -402,8 +418,8 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
         m.line(TAX, pool_key, f"{label}: losses carried forward", "EUR", "eur_m", f"=IF(tax_loss_carry_forward,MAX(0,{{{prefix}pool_opening}}-{{{profit}}}),0)", engine=pool_key == "tax_loss_pool_eur")
         m.line(TAX, tax_key, f"{label}: tax", "EUR", "eur_m", f"=tax_rate*{{{prefix}taxable}}", total=True, style="total")
 
-    m.section(TAX, "Unlevered tax (project view): on EBIT")
-    m.line(TAX, "ebit_eur", "EBIT", "EUR", "eur_m", "={ebitda_eur}-{depreciation_eur}", total=True)
+    m.section(TAX, "Unlevered tax (project view): on EBIT = EBITDA − depreciation + resale of retired compute (fully depreciated)")
+    m.line(TAX, "ebit_eur", "EBIT", "EUR", "eur_m", "={ebitda_eur}-{depreciation_eur}+{compute_resale_eur}", total=True)
     tax_block("unlevered_", "ebit_eur", "unlevered_tax_eur", "unlevered_loss_pool", "Unlevered")
     m.section(TAX, "Tax (levered): on EBT = EBIT − interest paid − debt fees")
     m.line(TAX, "ebt_eur", "EBT", "EUR", "eur_m", "={ebit_eur}-{interest_paid_eur}-{debt_fees_eur}", total=True)
@@ -482,12 +498,12 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
     # cash flow -------------------------------------------------------------------------------
     CF = "Cash flow"
     m.section(CF, "Cash flow available for debt service")
-    m.line(CF, "cfads_eur", "CFADS = EBITDA − tax", "EUR", "eur_m", "={ebitda_eur}-{tax_eur}", total=True, style="total")
+    m.line(CF, "cfads_eur", "CFADS = EBITDA − tax (compute resale goes to equity below)", "EUR", "eur_m", "={ebitda_eur}-{tax_eur}", total=True, style="total")
     m.line(CF, "dscr", "DSCR = CFADS ÷ debt service", "x", "ratio", '=IF({debt_service_eur}>0,{cfads_eur}/{debt_service_eur},"n/a")')
     m.section(CF, "Equity waterfall: shortfalls paid in by partners, surpluses distributed")
     m.line(
         CF, "net_cash_to_equity_eur", "Net cash to equity", "EUR", "eur_m",
-        "={cfads_eur}+{grants_eur}+{debt_drawdown_eur}-{capex_eur}-{debt_fees_eur}-{debt_service_eur}+{terminal_value_eur}",
+        "={cfads_eur}+{grants_eur}+{debt_drawdown_eur}-{capex_eur}-{debt_fees_eur}-{debt_service_eur}+{terminal_value_eur}+{compute_resale_eur}",
         total=True,
     )
     m.line(CF, "funding_period", "Funding period (construction or initial capex)", "flag", "flag", "=IF(OR({initial_capex_eur}>0,{constr}=1),1,0)", engine=False)
@@ -498,7 +514,7 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
     m.line(CF, "equity_cash_flow_eur", "Equity cash flow", "EUR", "eur_m", "={net_cash_to_equity_eur}", total=True, style="total")
     m.line(CF, "cumulative_equity_cash_flow_eur", "Cumulative equity cash flow", "EUR", "eur_m", _recur("={equity_cash_flow_eur}", "={prev:cumulative_equity_cash_flow_eur}+{equity_cash_flow_eur}"))
     m.section(CF, "Project cash flow (unlevered, post-tax)")
-    m.line(CF, "project_cash_flow_eur", "Project cash flow", "EUR", "eur_m", "={ebitda_eur}-{capex_eur}+{grants_eur}-{unlevered_tax_eur}+{terminal_value_eur}", total=True, style="total")
+    m.line(CF, "project_cash_flow_eur", "Project cash flow", "EUR", "eur_m", "={ebitda_eur}-{capex_eur}+{grants_eur}-{unlevered_tax_eur}+{terminal_value_eur}+{compute_resale_eur}", total=True, style="total")
     m.line(CF, "cumulative_project_cash_flow", "Cumulative project cash flow", "EUR", "eur_m", _recur("={project_cash_flow_eur}", "={prev:cumulative_project_cash_flow}+{project_cash_flow_eur}"), engine=False)
     m.line(CF, "net_capex_eur", "Capex net of grants", "EUR", "eur_m", "={capex_eur}-{grants_eur}", total=True, engine=False)
     m.section(CF, "Payback: the year from which the cumulative flow stays ≥ 0 (after the last dip below 0)")
@@ -506,7 +522,7 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
         m.line(CF, f"{key}_negative_year", f"Cumulative {key} cash flow below 0 in this year", "year", "year", f'=IF({{{cum}}}<0,{{year}},"")', engine=False)
         m.line(CF, f"{key}_payback_candidate", f"{key.capitalize()} recovered in this year", "year", "year", _recur('=""', f'=IF(AND({{{cum}}}>=0,{{prev:{cum}}}<0),{{year}},"")'), engine=False)
     m.section(CF, "Sources and uses of cash")
-    m.line(CF, "sources", "Sources: grants + debt + equity + CFADS + terminal value", "EUR", "eur_m", "={grants_eur}+{debt_drawdown_eur}+{equity_contributions_eur}+{equity_calls_eur}+{cfads_eur}+{terminal_value_eur}", total=True, engine=False)
+    m.line(CF, "sources", "Sources: grants + debt + equity + CFADS + terminal value + compute resale", "EUR", "eur_m", "={grants_eur}+{debt_drawdown_eur}+{equity_contributions_eur}+{equity_calls_eur}+{cfads_eur}+{terminal_value_eur}+{compute_resale_eur}", total=True, engine=False)
     m.line(CF, "uses", "Uses: capex + debt fees + debt service + distributions", "EUR", "eur_m", "={capex_eur}+{debt_fees_eur}+{debt_service_eur}+{distributions_eur}", total=True, engine=False)
     m.line(CF, "sources_minus_uses", "Sources − uses", "EUR", "eur", "={sources}-{uses}", engine=False)
     m.line(CF, "cash_balance", "Cash balance (cumulative sources − uses)", "EUR", "eur", _recur("={sources_minus_uses}", "={prev:cash_balance}+{sources_minus_uses}"), engine=False)
@@ -893,6 +909,7 @@ class _Writer:
             ("Sources", "Grants", "{row:grants_eur}"), ("Sources", "Debt drawdowns", "{row:debt_drawdown_eur}"),
             ("Sources", "Equity contributions", "{row:equity_contributions_eur}"), ("Sources", "Equity calls", "{row:equity_calls_eur}"),
             ("Sources", "CFADS", "{row:cfads_eur}"), ("Sources", "Terminal value", "{row:terminal_value_eur}"),
+            ("Sources", "Resale of retired compute", "{row:compute_resale_eur}"),
             ("Uses", "Capex", "{row:capex_eur}"), ("Uses", "Debt fees", "{row:debt_fees_eur}"),
             ("Uses", "Debt service", "{row:debt_service_eur}"), ("Uses", "Distributions", "{row:distributions_eur}"),
         ]

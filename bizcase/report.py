@@ -435,6 +435,7 @@ class _View:
             ("Equity calls (refreshes, shortfalls)", "equity_calls_eur"),
             ("Operating cash flow (CFADS)", "cfads_eur"),
             ("Residual value", "terminal_value_eur"),
+            ("Resale of retired GPUs", "compute_resale_eur"),
         ]
 
         def rows(items: list[tuple[str, str]]) -> tuple[list[dict[str, str]], dict[str, str]]:
@@ -667,11 +668,15 @@ class _View:
             rows.append({"year": str(year), "phase": "C" if self.tl.is_construction[t] else "",
                          "cells": [fmt_eur_m_cell(sign * self.line(name)[t]) for _, name, sign in columns]})
         totals = [fmt_eur_m_cell(sign * self.total(name)) for _, name, sign in columns]
+        resale = self.line("compute_resale_eur")
+        inflows = [("Revenue", _millions(self.line("revenue_eur")), ch.STEEL),
+                   ("Grants", _millions(self.line("grants_eur")), ch.SKY),
+                   ("Residual value", _millions(self.line("terminal_value_eur")), ch.MIST)]
+        if np.any(resale != 0):
+            inflows.append(("GPU resale", _millions(resale), ch.GREEN))
         chart = ch.stacked_bars(
             "cash-flows", "Project cash flows", self.years,
-            [("Revenue", _millions(self.line("revenue_eur")), ch.STEEL),
-             ("Grants", _millions(self.line("grants_eur")), ch.SKY),
-             ("Residual value", _millions(self.line("terminal_value_eur")), ch.MIST),
+            [*inflows,
              ("Opex", -_millions(self.line("opex_eur")), ch.SAND),
              ("Capex", -_millions(self.line("capex_eur")), ch.NAVY),
              ("Tax", -_millions(self.line("unlevered_tax_eur")), ch.SLATE)],
@@ -1058,8 +1063,10 @@ class _View:
                 "or no rate makes the NPV zero, the IRR is n/a; where a series changes sign several times "
                 "the root a spreadsheet's IRR finds from the same guess is reported.")},
             {"title": "Project and equity cash flows", "text": (
-                "Project cash flow (unlevered, post-tax) = EBITDA − capex + grants − tax on EBIT + residual value. "
-                "Equity cash flow = CFADS + grants + debt drawn − capex − debt fees − debt service + residual value: "
+                "Project cash flow (unlevered, post-tax) = EBITDA − capex + grants − tax on EBIT + residual value "
+                "+ GPU resale. "
+                "Equity cash flow = CFADS + grants + debt drawn − capex − debt fees − debt service + residual value "
+                "+ GPU resale: "
                 "paid in by the partners when negative (contributions during the build, calls afterwards) and "
                 "distributed when positive, pro rata to each partner's share.")},
             {"title": "Debt sizing", "text": (
@@ -1074,6 +1081,12 @@ class _View:
                 + ("Losses are carried forward without limit. " if tax["loss_carry_forward"] else "Losses are not carried forward. ")
                 + ("Grants reduce the depreciable asset base. " if tax["grants_reduce_asset_base"] else "")
                 + "Depreciation is straight line per asset class from go-live.")},
+            {"title": "Resale of retired GPUs", "text": (
+                f"When a GPU cohort is refreshed, the generation it replaces is sold at the end of that year for "
+                f"{fmt_pct(self.data['capex']['compute_resale_share'])} of its purchase cost (contingency and overrun "
+                "included). It is fully depreciated by then, so the whole proceeds are a taxable gain in EBIT; they "
+                "are not part of EBITDA or CFADS, and the EU funding gap counts them with the residual value in the "
+                "discounted net revenue.")},
             {"title": "Grants", "text": (
                 "Each grant = min(share × eligible capex, cap), received pro rata to its eligible spend.")},
             {"title": "Levelized cost and break-even", "text": (

@@ -20,7 +20,7 @@ from bizcase import analysis, assumptions, pipeline
 from bizcase.cli import main
 from bizcase.engine import evaluate
 from bizcase.errors import BizcaseError
-from tests.conftest import DEFAULT, tiny_case
+from tests.conftest import DEFAULT, TINY, tiny_case
 
 TORNADO_ROW_KEYS = {"input", "low_value", "high_value", "kpi", "kpi_low", "kpi_high"}
 
@@ -192,9 +192,11 @@ def test_breakeven_text_output_and_percent_target():
 def test_solve_rounds_integer_inputs():
     # customers.0.gpus is a whole number of GPUs: the solution is rounded so that --set accepts it
     case = assumptions.load(DEFAULT)
-    value = analysis.solve(case, "customers.0.gpus", "project_npv_eur", -1.4e9, high=30_000)
+    npv_of_gpus = analysis.kpi_of(case, "customers.0.gpus", "project_npv_eur")
+    target = 0.5 * (npv_of_gpus(0) + npv_of_gpus(30_000))  # inside the range, whatever the default case's NPV
+    value = analysis.solve(case, "customers.0.gpus", "project_npv_eur", target, high=30_000)
     assert value == int(value) and 0 < value < 30_000
-    assert analysis.kpi_of(case, "customers.0.gpus", "project_npv_eur")(value) == pytest.approx(-1.4e9, rel=1e-3)
+    assert npv_of_gpus(value) == pytest.approx(target, rel=1e-3)
 
 
 # --- EU funding gap ------------------------------------------------------------------------
@@ -226,6 +228,23 @@ def test_funding_gap_of_the_tiny_plant_by_hand():
     assert kpis["funding_gap_rate"] == pytest.approx(rate, rel=1e-12)
     assert kpis["funding_gap_eligible_cost_eur"] == pytest.approx(11_000_000, rel=1e-12)
     assert kpis["funding_gap_grant_eur"] == pytest.approx(11_000_000 * rate, rel=1e-12)
+
+
+def test_funding_gap_counts_resale_of_retired_compute_as_residual_inflow():
+    # The tiny plant over 4 operating years at EUR 2/GPU-hour with a 2-year compute life and
+    # 25 % resale (worked out in tests/test_engine.py): refresh 10,000,000 and resale
+    # 2,500,000 both in 2028 (period 2), discounted by 1.04^-3.
+    #   DIC = 11,000,000 / 1.04 + 10,000,000 / 1.04^3      (the refresh stays in DIC in full)
+    #   DNR = 8,322,000 × (1.04^-2 + … + 1.04^-5) + 2,500,000 / 1.04^3
+    text = TINY.read_text().replace("operating_years = 3", "operating_years = 4")
+    case = assumptions.loads(text.encode(), "tiny.toml").with_values({
+        "revenue.launch_price_eur_per_gpu_hour": 2.0, "capex.compute_life_years": 2, "capex.compute_resale_share": 0.25,
+    })
+    dic = 11_000_000 / 1.04 + 10_000_000 / 1.04**3
+    dnr = 8_322_000 * sum(1.04**-k for k in range(2, 6)) + 2_500_000 / 1.04**3
+    kpis = analysis.extra_kpis(case, evaluate(case))
+    assert kpis["funding_gap_dic_eur"] == pytest.approx(dic, rel=1e-12)
+    assert kpis["funding_gap_dnr_eur"] == pytest.approx(dnr, rel=1e-12)
 
 
 def test_funding_gap_eligible_cost_follows_the_grants_and_ignores_them_in_dic():

@@ -18,8 +18,8 @@ import numpy as np
 import numpy_financial as npf
 import pytest
 
-from bizcase import engine
-from tests.conftest import ANNUITY_TRANCHE, tiny_case
+from bizcase import assumptions, engine
+from tests.conftest import ANNUITY_TRANCHE, TINY, tiny_case
 
 CAPEX = 11_000_000.0
 EBITDA = 3_942_000.0
@@ -102,6 +102,56 @@ def test_tiny_plant_with_tax_and_depreciation():
     assert rel(k["project_npv_eur"], sum(f / 1.1 ** (t + 1) for t, f in enumerate(flows))) < 1e-9
     assert rel(k["project_irr"], npf.irr(flows)) < 1e-9
     assert rel(k["equity_irr"], npf.irr(flows)) < 1e-9
+
+
+def test_resale_of_a_retired_cohort_by_hand():
+    # The tiny plant over 4 operating years (periods 0-4, 2026-2030) at EUR 2/GPU-hour, a
+    # 2-year compute life, 25 % resale, tax 30 %, no debt, no grants, no residual value.
+    # Purchases of the one cohort (live from period 1): paid in 0 and, as a refresh, in
+    # 2 (live 3-4); the next refresh would go live in 5, beyond the horizon.
+    # - refresh capex in 2028 (period 2): 1,000 × 10,000 × (1 + 0)^2 = 10,000,000;
+    # - resale at the end of 2028: the generation paid in 2026 (10,000,000) is sold for
+    #   0.25 × 10,000,000 = 2,500,000;
+    # - EBITDA each operating year: revenue 4,380,000 GPU-h × 2 = 8,760,000 − power 438,000
+    #   = 8,322,000;
+    # - depreciation each operating year: facility 1,000,000 / 4 = 250,000 + compute
+    #   10,000,000 / 2 = 5,000,000 (first generation in 1-2, refresh in 3-4) = 5,250,000;
+    #   the first generation's book value at the sale is 0, so the whole 2,500,000 is gain;
+    # - EBIT: 8,322,000 − 5,250,000 = 3,072,000, in 2028 + 2,500,000 = 5,572,000;
+    # - tax: 0.3 × 3,072,000 = 921,600, in 2028 0.3 × 5,572,000 = 1,671,600 (resale adds
+    #   0.3 × 2,500,000 = 750,000);
+    # - project cash flow: 2026 −11,000,000; 2027, 2029, 2030 8,322,000 − 921,600 = 7,400,400;
+    #   2028 8,322,000 − 10,000,000 − 1,671,600 + 2,500,000 = −849,600 (an equity call);
+    # - sources = uses in 2028: CFADS 8,322,000 − 1,671,600 = 6,650,400 + resale 2,500,000
+    #   + equity call 849,600 = capex 10,000,000.
+    text = TINY.read_text().replace("operating_years = 3", "operating_years = 4")
+    case = assumptions.loads(text.encode(), "tiny.toml").with_values({
+        "revenue.launch_price_eur_per_gpu_hour": 2.0, "capex.compute_life_years": 2,
+        "capex.compute_resale_share": 0.25, "tax.rate": 0.3,
+    })
+    res = engine.evaluate(case)
+    line = lambda name: res.line(name)[0]  # noqa: E731
+    close = lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * CAPEX)  # noqa: E731
+    close(line("refresh_capex_eur"), [0, 0, 10_000_000, 0, 0])
+    close(line("compute_resale_eur"), [0, 0, 2_500_000, 0, 0])
+    close(line("ebitda_eur"), [0, 8_322_000, 8_322_000, 8_322_000, 8_322_000])
+    close(line("depreciation_eur"), [0, 5_250_000, 5_250_000, 5_250_000, 5_250_000])
+    close(line("ebit_eur"), [0, 3_072_000, 5_572_000, 3_072_000, 3_072_000])
+    close(line("ebt_eur"), [0, 3_072_000, 5_572_000, 3_072_000, 3_072_000])
+    close(line("tax_eur"), [0, 921_600, 1_671_600, 921_600, 921_600])
+    close(line("unlevered_tax_eur"), [0, 921_600, 1_671_600, 921_600, 921_600])
+    close(line("cfads_eur"), [0, 7_400_400, 6_650_400, 7_400_400, 7_400_400])
+    flows = [-CAPEX, 7_400_400, -849_600, 7_400_400, 7_400_400]
+    close(line("project_cash_flow_eur"), flows)
+    close(line("equity_cash_flow_eur"), flows)
+    close(line("equity_calls_eur"), [0, 0, 849_600, 0, 0])
+    close(line("terminal_value_eur"), [0, 0, 0, 0, 0])
+    npv = sum(f / 1.1 ** (t + 1) for t, f in enumerate(flows))
+    assert rel(float(res.kpis["project_npv_eur"][0]), npv) < 1e-9
+    # without resale 2028 loses the proceeds and the tax on them: 2,500,000 × (1 − 0.3)
+    plain = engine.evaluate(case.with_values({"capex.compute_resale_share": 0.0}))
+    close(line("project_cash_flow_eur") - plain.line("project_cash_flow_eur")[0], [0, 0, 1_750_000, 0, 0])
+    assert all(c["passed"] for c in res.checks)
 
 
 def test_losses_are_carried_forward():

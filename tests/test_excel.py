@@ -72,14 +72,16 @@ INJECTION = '=HYPERLINK("http://example.com","x")'
 
 
 def _complex_case() -> Case:
-    """Refresh cohorts, a binding grant cap, a refresh-eligible grant, anchors capped by
-    capacity, two tranches (annuity; linear with grace), tax with losses, mid-year."""
+    """Refresh cohorts with resale of the retired ones, a binding grant cap, a
+    refresh-eligible grant, anchors capped by capacity, two tranches (annuity; linear
+    with grace), tax with losses, mid-year."""
     text = TINY.read_text().replace("operating_years = 3", "operating_years = 8").replace("deployment = [1.0]", "deployment = [0.5, 0.5]")
     return assumptions.loads((text + TWO_TRANCHES_AND_GRANTS).encode(), "complex.toml").with_values({
         "project.discounting": "mid",
         "project.inflation": 0.02,
         "capex.compute_life_years": 3,
         "capex.compute_cost_change": -0.1,
+        "capex.compute_resale_share": 0.15,
         "capex.residual_value_share": 0.5,
         "capex.contingency": 0.05,
         "revenue.launch_price_eur_per_gpu_hour": 2.5,
@@ -264,6 +266,8 @@ def test_the_cases_cover_what_they_claim(runs: dict) -> None:
     """The special cases exercise the engine paths they are named after."""
     complex_res = runs["complex"].result
     assert complex_res.lines["refresh_capex_eur"].sum() > 0
+    assert complex_res.lines["compute_resale_eur"].sum() > 0
+    assert runs["default"].result.lines["compute_resale_eur"].sum() > 0
     grants = runs["complex"].result.case.data["grants"]
     assert complex_res.lines["grant_0_eur"].sum() == pytest.approx(grants[0]["cap_eur"])  # cap binds
     assert len(complex_res.debt.tranches) == 2

@@ -1,9 +1,9 @@
 """Invariants of the engine under random inputs (hypothesis).
 
-Whatever the inputs, money is conserved: sources equal uses every year, partner flows
-add up to the equity flow, the debt is repaid by maturity and never negative, grants
-stay within their caps; and the project NPV falls as the discount rate rises when
-every outflow comes first.
+Whatever the inputs (resale of retired compute included), money is conserved: sources
+equal uses every year, partner flows add up to the equity flow, the debt is repaid by
+maturity and never negative, grants stay within their caps; and the project NPV falls
+as the discount rate rises when every outflow comes first.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ inputs = st.fixed_dictionaries({
     "tax": st.floats(0.0, 0.4),
     "life": st.integers(2, 10),
     "overrun": st.floats(-0.2, 0.8),
+    "resale": st.floats(0.0, 1.0),
 })
 
 
@@ -71,6 +72,7 @@ def build(x: dict) -> engine.ModelResult:
             "capex.compute_life_years": x["life"],
             "capex.overrun": x["overrun"],
             "capex.residual_value_share": 0.3,
+            "capex.compute_resale_share": x["resale"],
         },
     )
     return engine.evaluate(case)
@@ -82,7 +84,7 @@ def test_money_is_conserved(x):
     res = build(x)
     failed = {c["name"]: c["worst_deviation"] for c in res.checks if not c["passed"]}
     assert not failed
-    sources = sum(res.line(n) for n in ("grants_eur", "debt_drawdown_eur", "equity_contributions_eur", "equity_calls_eur", "cfads_eur", "terminal_value_eur"))
+    sources = sum(res.line(n) for n in ("grants_eur", "debt_drawdown_eur", "equity_contributions_eur", "equity_calls_eur", "cfads_eur", "terminal_value_eur", "compute_resale_eur"))
     uses = sum(res.line(n) for n in ("capex_eur", "debt_fees_eur", "debt_service_eur", "distributions_eur"))
     np.testing.assert_allclose(sources, uses, rtol=0, atol=1e-6 * max(1.0, float(res.kpis["total_capex_eur"][0])))
     partner_total = sum(p["cash_flow_eur"] for p in res.partners)
