@@ -109,8 +109,9 @@ def test_charts_are_inline_svg_with_text_kept_as_text(default_html):
 def test_charts_stay_unprefixed_svg_after_weasyprint_is_imported(default_run):
     # WeasyPrint resets ElementTree's process-wide namespace registry on import; a pack
     # rendered after it must still hold <svg> elements a browser draws, not <ns0:svg>.
-    import weasyprint  # noqa: F401
     from xml.etree import ElementTree
+
+    import weasyprint  # noqa: F401
 
     ElementTree.register_namespace("svgx", "http://www.w3.org/2000/svg")  # as another library might
     html = report.html_bytes(default_run).decode()
