@@ -502,13 +502,7 @@ def _show_raw(text: str) -> str:
 # --- validation -----------------------------------------------------------------------
 
 
-def _raise(problems: list[str], file: str) -> None:
-    if not problems:
-        return
-    if len(problems) == 1:
-        raise AssumptionError(f"{file}: {problems[0]}")
-    lines = "\n".join(f"  - {p}" for p in problems)
-    raise AssumptionError(f"{file}: {len(problems)} problems:\n{lines}")
+_raise = AssumptionError.raise_if_any
 
 
 def _did_you_mean(word: str, options: list[str]) -> str:

@@ -255,13 +255,7 @@ def _support_problem(path: str, spec: Mapping[str, Any], distribution: uncertain
     )
 
 
-def _raise_problems(problems: list[str], file: str) -> None:
-    if not problems:
-        return
-    if len(problems) == 1:
-        raise AssumptionError(f"{file}: {problems[0]}")
-    lines = "\n".join(f"  - {p}" for p in problems)
-    raise AssumptionError(f"{file}: {len(problems)} problems:\n{lines}")
+_raise_problems = AssumptionError.raise_if_any
 
 
 # --------------------------------------------------------------------------- #
