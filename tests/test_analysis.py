@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from bizcase import analysis, assumptions, pipeline
+from bizcase import analysis, assumptions, engine, pipeline
 from bizcase.cli import main
 from bizcase.engine import evaluate
 from bizcase.errors import BizcaseError
@@ -386,3 +386,17 @@ def test_breakeven_price_matches_solve_over_the_full_grid():
     fine = analysis.solve(case, "revenue.launch_price_eur_per_gpu_hour", "project_npv_eur", 0.0, low=0.0, high=50.0)
     assert analysis.breakeven_price(case) == pytest.approx(fine, rel=1e-12)
     assert not math.isnan(fine)
+
+
+def test_funding_gap_rate_is_made_nominal_for_nominal_flows():
+    # The EC guide's 4 % is real; the flows are nominal, so at 2 % inflation the rate used
+    # is 1.04 × 1.02 − 1 = 6.08 %; with rate_basis = "nominal" the 4 % is used as given.
+    real = tiny_case(**{"project.inflation": 0.02})
+    nominal = tiny_case(**{"project.inflation": 0.02, "funding_gap.rate_basis": "nominal"})
+    assert analysis.funding_gap_rate_used(real) == pytest.approx(0.0608, abs=1e-15)
+    assert analysis.funding_gap_rate_used(nominal) == 0.04
+    gap = analysis.funding_gap(engine.evaluate(real))
+    factors = [1.0608 ** -(t + 1) for t in range(4)]
+    dic = 11_000_000 * factors[0]
+    assert gap.dic_eur[0] == pytest.approx(dic, rel=1e-12)
+    assert analysis.extra_kpis(real, engine.evaluate(real))["funding_gap_discount_rate"] == pytest.approx(0.0608)
