@@ -133,6 +133,7 @@ SECTIONS: dict[str, dict[str, Field]] = {
     },
     "funding_gap": {
         "discount_rate": F("float", 0.04, 0.0, 0.5, "fraction/year", "Financial discount rate of the EU funding-gap method"),
+        "rate_basis": F("str", "real", choices=("real", "nominal"), doc="Whether discount_rate is real (the EC guide's 4 %; made nominal with project.inflation, as the flows are nominal) or already nominal"),
     },
 }
 
@@ -162,6 +163,7 @@ ARRAYS: dict[str, dict[str, Field]] = {
         "repayment": F("str", "annuity", choices=("annuity", "linear", "sculpted"), doc="Repayment profile", structural=True),
         "target_dscr": F("float", 1.35, 1.0, 10.0, "x", "Target DSCR of a sculpted profile"),
         "min_dscr_covenant": F("float", 1.30, 0.0, 10.0, "x", "Minimum DSCR covenant"),
+        "lockup_dscr": F("float", 0.0, 0.0, 10.0, "x", "Distributions are retained while the DSCR is below this"),
         "upfront_fee": F("float", 0.01, 0.0, 0.2, "fraction", "Fee on each drawdown"),
     },
     "partners": {
