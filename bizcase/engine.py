@@ -25,6 +25,14 @@ generation it replaces (paid in q − life) is sold at the end of q for
 proceeds (``compute_resale_eur``) are a taxable gain in EBIT (the generation is fully
 depreciated by then), an inflow of the project and equity cash flows and a source of
 cash; they are not part of EBITDA or CFADS.
+
+Distribution lock-up: the lock-up ratio of a period is the highest ``lockup_dscr`` of the
+tranches with debt outstanding (0: none). In an operating period with debt service whose
+DSCR is below it (not the last period), the surplus is retained in a lock-up account in
+the project company, earning nothing, and a shortfall is covered from the account before
+partners are called. In any other period the whole account is released with that
+period's surplus, so nothing stays trapped at the end. Retained cash is a use of cash,
+released cash a source; the account is the project company's cash balance.
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ class Tranche:
     first_repayment_period: int
     last_repayment_period: int
     min_dscr_covenant: float
+    lockup_dscr: float = 0.0  # distribution lock-up ratio; 0 = none
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,18 @@ class DebtSchedule:
         out = np.zeros(self.n_periods)
         for t in self.tranches:
             out = out + getattr(t, name)
+        return out[None, :]
+
+    def lockup_ratio(self) -> Array:
+        """Distribution lock-up ratio per period, shape (1, T) [x].
+
+        The highest ``lockup_dscr`` of the tranches with debt outstanding at the start of
+        the period (opening balance > 0); 0 when no tranche has debt then.
+        """
+        out = np.zeros(self.n_periods)
+        for t in self.tranches:
+            opening = np.concatenate([[0.0], t.balance[:-1]])
+            out = np.maximum(out, np.where(opening > 0.0, t.lockup_dscr, 0.0))
         return out[None, :]
 
 
@@ -150,6 +171,48 @@ def market_utilization(tl: Timeline, start: Number, plateau: Number, midpoint: N
     if noise is not None:
         u = u + noise
     return np.where(tl.is_operation, np.clip(u, 0.0, 1.0), 0.0)
+
+
+def lockup_account(net: Array, locked: Array) -> tuple[Array, Array, Array]:
+    """The lock-up account of the equity waterfall: cash retained in the project company.
+
+    Parameters
+    ----------
+    net : ndarray (n_paths, T)
+        Net cash to equity before the lock-up [EUR].
+    locked : ndarray of bool, broadcastable to ``net``
+        Periods whose distributions are locked up (DSCR below the lock-up ratio).
+
+    Returns
+    -------
+    retained, released, balance : ndarray (n_paths, T)
+        Cash paid into the account, paid out of it, and its closing balance [EUR].
+
+    Notes
+    -----
+    With ``B`` the opening balance of period t:
+
+    - locked: the surplus is retained, ``retained = max(net, 0)``; a shortfall is covered
+      from the account first, ``released = min(B, max(−net, 0))``;
+    - not locked: the whole balance is released, ``released = B``;
+    - closing balance = B + retained − released (never negative; it earns nothing).
+
+    Cash to equity after the lock-up is ``net + released − retained``. The balance is a
+    recurrence over periods (a reset to 0 whenever the lock-up lifts), so this loops over
+    periods, vectorized over paths.
+    """
+    shape = np.broadcast_shapes(np.shape(net), np.shape(locked))
+    net = np.broadcast_to(net, shape)
+    locked = np.broadcast_to(locked, shape)
+    retained = np.where(locked, np.maximum(net, 0.0), 0.0)
+    released = np.zeros(shape)
+    balance = np.zeros(shape)
+    opening = np.zeros(shape[:-1])
+    for t in range(shape[-1]):  # balance recurrence
+        released[..., t] = np.where(locked[..., t], np.minimum(opening, np.maximum(-net[..., t], 0.0)), opening)
+        balance[..., t] = opening + retained[..., t] - released[..., t]
+        opening = balance[..., t]
+    return retained, released, balance
 
 
 def _tax(profit: Array, rate: float | Array, carry_forward: bool) -> tuple[Array, Array]:
@@ -400,23 +463,33 @@ def evaluate(
     ds = L["debt_service_eur"]
     L["dscr"] = np.divide(L["cfads_eur"], ds, out=np.full(np.broadcast_shapes(L["cfads_eur"].shape, ds.shape), np.nan), where=ds > 0)
 
-    # equity waterfall: shortfalls are paid in by partners, surpluses distributed
+    # equity waterfall: shortfalls are paid in by partners, surpluses distributed, except
+    # that a surplus is retained in a lock-up account (earning nothing) while the DSCR is
+    # below the lock-up ratio; the account covers shortfalls before partners are called
+    # and is released in full once the DSCR recovers, after the last repayment or at the end
     L["net_cash_to_equity_eur"] = (
         L["cfads_eur"] + L["grants_eur"] + L["debt_drawdown_eur"] - L["capex_eur"]
         - L["debt_fees_eur"] - ds + L["terminal_value_eur"] + L["compute_resale_eur"]
     )
     net = L["net_cash_to_equity_eur"]
+    L["lockup_ratio"] = debt.lockup_ratio()
+    ratio = L["lockup_ratio"]
+    below = np.where(ds > 0, L["dscr"], np.inf) < ratio
+    locked = op & (ds > 0) & (ratio > 0) & below & (tl.periods < T - 1)
+    L["lockup_flag"] = locked.astype(float)
+    L["lockup_retained_eur"], L["lockup_released_eur"], L["lockup_balance_eur"] = lockup_account(net, locked)
+    to_equity = net + L["lockup_released_eur"] - L["lockup_retained_eur"]
     funding = (L["initial_capex_eur"] > 0) | (tl.periods < C)
-    shortfall = np.maximum(-net, 0.0)
+    shortfall = np.maximum(-to_equity, 0.0)
     L["equity_contributions_eur"] = np.where(funding, shortfall, 0.0)
     L["equity_calls_eur"] = np.where(funding, 0.0, shortfall)
-    L["distributions_eur"] = np.maximum(net, 0.0)
-    L["equity_cash_flow_eur"] = net
+    L["distributions_eur"] = np.maximum(to_equity, 0.0)
+    L["equity_cash_flow_eur"] = to_equity
     L["project_cash_flow_eur"] = (
         L["ebitda_eur"] - L["capex_eur"] + L["grants_eur"] - L["unlevered_tax_eur"] + L["terminal_value_eur"]
         + L["compute_resale_eur"]
     )
-    L["cumulative_equity_cash_flow_eur"] = np.cumsum(net, axis=-1)
+    L["cumulative_equity_cash_flow_eur"] = np.cumsum(to_equity, axis=-1)
 
     result = ModelResult(case, tl, n, L, {}, [], debt)
     result.kpis = kpis(result, grants_total)
@@ -506,6 +579,7 @@ def size_debt(case: Case, tl: Timeline, L: Mapping[str, Array]) -> DebtSchedule:
             Tranche(
                 d["name"], r, draws, cols["interest_capitalised"], cols["interest_paid"], cols["principal"],
                 float(d["upfront_fee"]) * draws, cols["balance"], p0, p1, float(d["min_dscr_covenant"]),
+                float(d["lockup_dscr"]),
             )
         )
     return DebtSchedule(tuple(tranches), T)
@@ -575,6 +649,7 @@ def kpis(res: ModelResult, grants_total: list[Array]) -> dict[str, Array]:
     covenant = min((t.min_dscr_covenant for t in res.debt.tranches), default=np.nan)
     breach = np.where(has_service, dscr < covenant, False).any(axis=-1) if res.debt.tranches else np.zeros(n, bool)
     k["dscr_covenant_breach"] = breach.astype(float)
+    k["lockup_years"] = np.sum(full("lockup_retained_eur") > 0.0, axis=-1).astype(float)
     return k
 
 
@@ -637,9 +712,11 @@ def integrity_checks(res: ModelResult, grants_total: list[Array]) -> list[dict[s
 
     scale = max(1.0, float(np.max(np.abs(full("initial_capex_eur").sum(axis=-1)))))
     tol = 1e-9 * scale
-    sources = full("grants_eur") + full("debt_drawdown_eur") + full("equity_contributions_eur") + full("equity_calls_eur") + full("cfads_eur") + full("terminal_value_eur") + full("compute_resale_eur")
-    uses = full("capex_eur") + full("debt_fees_eur") + full("debt_service_eur") + full("distributions_eur")
-    cash = np.cumsum(sources - uses, axis=-1)
+    # cash released from the lock-up account is a source, cash retained in it a use
+    sources = full("grants_eur") + full("debt_drawdown_eur") + full("equity_contributions_eur") + full("equity_calls_eur") + full("cfads_eur") + full("terminal_value_eur") + full("compute_resale_eur") + full("lockup_released_eur")
+    uses = full("capex_eur") + full("debt_fees_eur") + full("debt_service_eur") + full("distributions_eur") + full("lockup_retained_eur")
+    # the project company's cash is the lock-up account: what was retained less what was released
+    cash = np.cumsum(full("lockup_retained_eur") - full("lockup_released_eur"), axis=-1)
     partner_sum = sum(pt["cash_flow_eur"] for pt in res.partners)
     balance = full("debt_balance_eur")
     # each tranche is checked from its own maturity on

@@ -506,12 +506,24 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
         "={cfads_eur}+{grants_eur}+{debt_drawdown_eur}-{capex_eur}-{debt_fees_eur}-{debt_service_eur}+{terminal_value_eur}+{compute_resale_eur}",
         total=True,
     )
+    m.section(CF, "Distribution lock-up: surpluses retained (earning nothing) while DSCR < lock-up ratio; released when it recovers, after the debt or at the end")
+    ratio = "=MAX(0" + "".join(f",IF({{debt_{j}_opening}}>0,debt_{j}_lockup_dscr,0)" for j in J) + ")"
+    m.line(CF, "lockup_ratio", "Lock-up ratio (highest of the tranches with debt outstanding)", "x", "ratio", ratio)
+    m.line(CF, "lockup_flag", "Distributions locked up (debt service, DSCR < lock-up ratio, not the last year)", "flag", "flag", "=IF(AND({oper}=1,{debt_service_eur}>0,{lockup_ratio}>0,{last}=0),IF({dscr}<{lockup_ratio},1,0),0)")
+    m.line(CF, "lockup_retained_eur", "Retained in the lock-up account", "EUR", "eur_m", "=IF({lockup_flag}=1,MAX({net_cash_to_equity_eur},0),0)", total=True)
+    m.line(
+        CF, "lockup_released_eur", "Released from the lock-up account (covers a shortfall first)", "EUR", "eur_m",
+        _recur("=0", "=IF({lockup_flag}=1,MIN({prev:lockup_balance_eur},MAX(-{net_cash_to_equity_eur},0)),{prev:lockup_balance_eur})"),
+        total=True,
+    )
+    m.line(CF, "lockup_balance_eur", "Lock-up account (closing)", "EUR", "eur_m", _recur("={lockup_retained_eur}-{lockup_released_eur}", "={prev:lockup_balance_eur}+{lockup_retained_eur}-{lockup_released_eur}"))
+    m.line(CF, "cash_to_equity", "Cash to equity after the lock-up", "EUR", "eur_m", "={net_cash_to_equity_eur}+{lockup_released_eur}-{lockup_retained_eur}", total=True, engine=False)
     m.line(CF, "funding_period", "Funding period (construction or initial capex)", "flag", "flag", "=IF(OR({initial_capex_eur}>0,{constr}=1),1,0)", engine=False)
-    m.line(CF, "equity_contributions_eur", "Equity contributions", "EUR", "eur_m", "=IF({funding_period}=1,MAX(-{net_cash_to_equity_eur},0),0)", total=True)
-    m.line(CF, "equity_calls_eur", "Equity calls", "EUR", "eur_m", "=IF({funding_period}=1,0,MAX(-{net_cash_to_equity_eur},0))", total=True)
+    m.line(CF, "equity_contributions_eur", "Equity contributions", "EUR", "eur_m", "=IF({funding_period}=1,MAX(-{cash_to_equity},0),0)", total=True)
+    m.line(CF, "equity_calls_eur", "Equity calls", "EUR", "eur_m", "=IF({funding_period}=1,0,MAX(-{cash_to_equity},0))", total=True)
     m.line(CF, "equity_paid_in", "Equity paid in", "EUR", "eur_m", "={equity_contributions_eur}+{equity_calls_eur}", total=True, engine=False)
-    m.line(CF, "distributions_eur", "Distributions", "EUR", "eur_m", "=MAX({net_cash_to_equity_eur},0)", total=True)
-    m.line(CF, "equity_cash_flow_eur", "Equity cash flow", "EUR", "eur_m", "={net_cash_to_equity_eur}", total=True, style="total")
+    m.line(CF, "distributions_eur", "Distributions", "EUR", "eur_m", "=MAX({cash_to_equity},0)", total=True)
+    m.line(CF, "equity_cash_flow_eur", "Equity cash flow", "EUR", "eur_m", "={cash_to_equity}", total=True, style="total")
     m.line(CF, "cumulative_equity_cash_flow_eur", "Cumulative equity cash flow", "EUR", "eur_m", _recur("={equity_cash_flow_eur}", "={prev:cumulative_equity_cash_flow_eur}+{equity_cash_flow_eur}"))
     m.section(CF, "Project cash flow (unlevered, post-tax)")
     m.line(CF, "project_cash_flow_eur", "Project cash flow", "EUR", "eur_m", "={ebitda_eur}-{capex_eur}+{grants_eur}-{unlevered_tax_eur}+{terminal_value_eur}+{compute_resale_eur}", total=True, style="total")
@@ -522,10 +534,10 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
         m.line(CF, f"{key}_negative_year", f"Cumulative {key} cash flow below 0 in this year", "year", "year", f'=IF({{{cum}}}<0,{{year}},"")', engine=False)
         m.line(CF, f"{key}_payback_candidate", f"{key.capitalize()} recovered in this year", "year", "year", _recur('=""', f'=IF(AND({{{cum}}}>=0,{{prev:{cum}}}<0),{{year}},"")'), engine=False)
     m.section(CF, "Sources and uses of cash")
-    m.line(CF, "sources", "Sources: grants + debt + equity + CFADS + terminal value + compute resale", "EUR", "eur_m", "={grants_eur}+{debt_drawdown_eur}+{equity_contributions_eur}+{equity_calls_eur}+{cfads_eur}+{terminal_value_eur}+{compute_resale_eur}", total=True, engine=False)
-    m.line(CF, "uses", "Uses: capex + debt fees + debt service + distributions", "EUR", "eur_m", "={capex_eur}+{debt_fees_eur}+{debt_service_eur}+{distributions_eur}", total=True, engine=False)
+    m.line(CF, "sources", "Sources: grants + debt + equity + CFADS + terminal value + compute resale + lock-up released", "EUR", "eur_m", "={grants_eur}+{debt_drawdown_eur}+{equity_contributions_eur}+{equity_calls_eur}+{cfads_eur}+{terminal_value_eur}+{compute_resale_eur}+{lockup_released_eur}", total=True, engine=False)
+    m.line(CF, "uses", "Uses: capex + debt fees + debt service + distributions + lock-up retained", "EUR", "eur_m", "={capex_eur}+{debt_fees_eur}+{debt_service_eur}+{distributions_eur}+{lockup_retained_eur}", total=True, engine=False)
     m.line(CF, "sources_minus_uses", "Sources − uses", "EUR", "eur", "={sources}-{uses}", engine=False)
-    m.line(CF, "cash_balance", "Cash balance (cumulative sources − uses)", "EUR", "eur", _recur("={sources_minus_uses}", "={prev:cash_balance}+{sources_minus_uses}"), engine=False)
+    m.line(CF, "cash_balance", "Cash held in the project company (cumulative lock-up retained − released)", "EUR", "eur", _recur("={lockup_retained_eur}-{lockup_released_eur}", "={prev:cash_balance}+{lockup_retained_eur}-{lockup_released_eur}"), engine=False)
 
     # partners -------------------------------------------------------------------------------
     PTN = "Partners"
@@ -959,6 +971,7 @@ class _Writer:
             "equity_payback_year": '=IF(COUNT({row:equity_payback_candidate})=0,"n/a",IF(MAX({row:equity_payback_candidate})>MAX({row:equity_negative_year}),MAX({row:equity_payback_candidate}),"n/a"))',
             "lcoc_eur_per_gpu_hour": '=IF(pv_gpu_hours_sold>0,(pv_opex_eur+pv_net_capex_eur)/pv_gpu_hours_sold,"n/a")',
             "peak_equity_exposure_eur": "=MAX(-MIN({row:cumulative_equity_cash_flow_eur}),0)",
+            "lockup_years": '=COUNTIF({row:lockup_retained_eur},">0")',
         }
         if debts:
             f["llcr"] = '=IF({s:llcr_debt}>0,{s:llcr_pv}/{s:llcr_debt},"n/a")'
@@ -1061,7 +1074,7 @@ class _Writer:
             ("debt_balance_non_negative", "Debt balance ≥ 0", "=MAX(0,-MIN({row:debt_balance_eur}))"),
             ("debt_repaid_by_maturity", "Each tranche's balance is 0 from its maturity on", f"=MAX(0{''.join(',' + r for r in maturity_rows)})"),
             ("partner_flows_sum_to_equity", "Partner flows sum to equity flows", "=MAX(MAX({row:partner_sum_minus_equity}),-MIN({row:partner_sum_minus_equity}))"),
-            ("cash_never_negative", "Cumulative cash never negative", "=MAX(0,-MIN({row:cash_balance}))"),
+            ("cash_never_negative", "Cash held (lock-up account) never negative", "=MAX(0,-MIN({row:cash_balance}))"),
             ("grants_within_caps", "Each grant within its cap", f"=MAX(0{',' + grant_terms if grant_terms else ''})"),
         ]
         r = 7

@@ -51,6 +51,7 @@ KPI_KINDS = {
     "funding_gap_dnr_eur": "eur_m",
     "funding_gap_discount_rate": "pct",
     "dscr_covenant_breach": "yes_no",
+    "lockup_years": "number",
 }
 
 KPI_LABELS = {
@@ -78,6 +79,7 @@ KPI_LABELS = {
     "funding_gap_dnr_eur": "Discounted net revenue (funding gap)",
     "funding_gap_discount_rate": "Discount rate of the funding gap (nominal)",
     "dscr_covenant_breach": "DSCR covenant breached",
+    "lockup_years": "Years with distributions locked up",
 }
 
 

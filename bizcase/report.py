@@ -74,6 +74,7 @@ PROBABILITIES = (
     ("prob_project_npv_negative", "Project NPV below zero"),
     ("prob_equity_irr_below_hurdle", "Equity IRR below the cost of equity"),
     ("prob_dscr_covenant_breach", "DSCR covenant breached in at least one year"),
+    ("prob_distribution_lockup", "Distributions locked up in at least one year"),
 )
 
 CHECK_LABELS = {
@@ -847,7 +848,7 @@ class _View:
                 for who, v in value.items():
                     rows.append(_row(f"{label}: {who}", fmt_pct(v), "no answer"))
             elif key in self.mc or value is not None:
-                why = "no senior debt" if key == "prob_dscr_covenant_breach" else "no answer"
+                why = "no senior debt" if key in ("prob_dscr_covenant_breach", "prob_distribution_lockup") else "no answer"
                 rows.append(_row(label, fmt_pct(value), why))
         for partner in self.mc.get("partners", []) or []:
             if isinstance(partner, Mapping) and "prob_irr_below_cost_of_equity" in partner:

@@ -47,7 +47,7 @@ Yearly bands
     0.04 percentile points.
 Units
     KPIs keep the engine's units: ``_eur`` [EUR], IRRs [fraction/year], years [year],
-    DSCR [x], LCOC [EUR/GPU-hour].
+    DSCR [x], LCOC [EUR/GPU-hour], lock-up years [years].
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ KPI_NAMES = (
     "project_npv_eur", "project_irr", "equity_npv_eur", "equity_irr", "min_dscr", "avg_dscr",
     "llcr", "payback_year", "equity_payback_year", "peak_equity_exposure_eur",
     "lcoc_eur_per_gpu_hour", "total_capex_eur", "refresh_capex_eur", "grants_eur", "equity_eur",
+    "lockup_years",
 )
 
 # Inputs the engine reads once for the whole run, with the reason given to the user.
@@ -615,6 +616,8 @@ def summarise(
         ``equity_hurdle`` (share-weighted cost of equity [fraction/year]),
         ``prob_project_npv_negative``, ``prob_equity_irr_below_hurdle``,
         ``prob_dscr_covenant_breach`` (NaN without debt);
+        ``prob_distribution_lockup``: share of paths with at least one year whose surplus
+        is retained by the distribution lock-up (NaN without debt);
         ``std_error_mean_project_npv_eur`` (sd / sqrt(n), the i.i.d. formula; Latin
         hypercube sampling makes the true error smaller) [EUR];
         ``bands``: ``years``, ``n_paths`` and per line P5…P95 lists by year;
@@ -651,6 +654,7 @@ def summarise(
         "prob_project_npv_negative": float(np.mean(kpis["project_npv_eur"] < 0.0)),
         "prob_equity_irr_below_hurdle": probability_below(equity_irr, kpis["equity_npv_eur"], hurdle),
         "prob_dscr_covenant_breach": float(np.mean(kpis["dscr_covenant_breach"])) if has_debt else math.nan,
+        "prob_distribution_lockup": float(np.mean(kpis["lockup_years"] > 0.0)) if has_debt else math.nan,
         "std_error_mean_project_npv_eur": (
             float(np.std(kpis["project_npv_eur"], ddof=1) / math.sqrt(n)) if n > 1 else math.nan
         ),

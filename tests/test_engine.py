@@ -66,13 +66,13 @@ def test_tiny_plant_with_an_annuity_tranche():
     res = engine.evaluate(tiny_case(ANNUITY_TRANCHE))
     k = {name: float(v[0]) for name, v in res.kpis.items()}
     debt = 0.5 * CAPEX  # drawn in 2026; no interest accrues on a zero opening balance
-    payment = debt * RATE / (1 - 1.1**-3)  # = 2,211,631.72 (annuity formula)
+    payment = debt * RATE / (1 - 1.1**-3)  # = 2,211,631.42 (annuity formula)
     assert rel(payment, -npf.pmt(0.1, 3, debt)) < 1e-12
     equity = [-(CAPEX - debt)] + [EBITDA - payment] * 3
     assert rel(k["debt_eur"], debt) < 1e-12
     np.testing.assert_allclose(res.line("debt_service_eur")[0], [0, payment, payment, payment], rtol=1e-12)
     np.testing.assert_allclose(res.line("equity_cash_flow_eur")[0], equity, rtol=1e-12)
-    # interest: 10 % of the opening balances 5.5m, 3,838,368.28, 2,010,573.39
+    # interest: 10 % of the opening balances 5.5m, 3,838,368.58, 2,010,574.02
     b1 = debt * 1.1 - payment
     b2 = b1 * 1.1 - payment
     np.testing.assert_allclose(res.line("interest_paid_eur")[0], [0, 0.1 * debt, 0.1 * b1, 0.1 * b2], rtol=1e-12)
@@ -88,6 +88,119 @@ def test_tiny_plant_with_an_annuity_tranche():
     for pt, share in zip(res.partners, (0.6, 0.4), strict=True):
         assert rel(float(pt["irr"][0]), npf.irr(equity)) < 1e-9
         assert rel(float(pt["contributions_eur"][0]), share * (CAPEX - debt)) < 1e-12
+    assert all(c["passed"] for c in res.checks)
+
+
+def test_lockup_account_by_hand():
+    # net cash to equity 5, −2, −4, 3, 1 with the lock-up on in the first three periods:
+    # 5 is retained (balance 5); −2 is covered from the account (balance 3); −4 takes the
+    # remaining 3 and partners are called for 1 (balance 0); the lock-up lifts with an empty
+    # account, so 3 and 1 are distributed.
+    net = np.array([[5.0, -2.0, -4.0, 3.0, 1.0]])
+    retained, released, balance = engine.lockup_account(net, np.array([[True, True, True, False, False]]))
+    np.testing.assert_array_equal(retained[0], [5, 0, 0, 0, 0])
+    np.testing.assert_array_equal(released[0], [0, 2, 3, 0, 0])
+    np.testing.assert_array_equal(balance[0], [5, 3, 0, 0, 0])
+    np.testing.assert_array_equal((net + released - retained)[0], [0, 0, -1, 3, 1])
+    # locked only in the first period: the whole 5 is released with the −2 of the next one
+    retained, released, balance = engine.lockup_account(net, np.array([[True, False, False, False, False]]))
+    np.testing.assert_array_equal(released[0], [0, 5, 0, 0, 0])
+    np.testing.assert_array_equal((net + released - retained)[0], [0, 3, -4, 3, 1])
+
+
+LOCKUP_CUSTOMERS = """
+[[customers]]
+name = "First anchor"
+gpus = 500
+price_eur_per_gpu_hour = 2.0
+first_operating_year = 1
+years = 1
+
+[[customers]]
+name = "Second anchor"
+gpus = 500
+price_eur_per_gpu_hour = 2.0
+first_operating_year = 3
+years = 2
+"""
+
+
+def test_distributions_are_locked_up_while_the_dscr_is_below_the_lockup_ratio():
+    # The tiny plant over 4 operating years (periods 0-4, 2026-2030) with the annuity
+    # tranche (EUR 5.5m at 10 % over 3 years: debt service 2,211,631.42 in 2027-2029) and
+    # a lock-up at DSCR 2.0. An anchor takes 500 GPUs at EUR 2 in operating year 1, another
+    # from year 3 on; year 2 (2028) has none.
+    # - with an anchor: anchor 500 × 8,760 × 2 = 8,760,000 + market 500 × 8,760 × 0.5 × 1
+    #   = 2,190,000 → revenue 10,950,000; sold 4,380,000 + 2,190,000 = 6,570,000 GPU-h,
+    #   utilization 0.75, power 1,000 × 1 kW × 0.75 × 8,760 / 1,000 = 6,570 MWh × 100
+    #   = 657,000; EBITDA = CFADS (no tax) = 10,293,000; DSCR 4.65;
+    # - 2028 without an anchor: EBITDA 3,942,000, DSCR 3,942,000 / 2,211,631.42 = 1.78 < 2.0:
+    #   locked; the surplus 3,942,000 − 2,211,631.42 = 1,730,368.58 is retained;
+    # - 2029: DSCR 4.65 ≥ 2.0, the account is released: 10,293,000 − 2,211,631.42
+    #   = 8,081,368.58 + 1,730,368.58 = 9,811,737.16 is distributed;
+    # - 2030: no debt service, 10,293,000 distributed; 2026: partners pay in 5,500,000.
+    text = TINY.read_text().replace("operating_years = 3", "operating_years = 4")
+    extra = ANNUITY_TRANCHE + "lockup_dscr = 2.0\n" + LOCKUP_CUSTOMERS
+    res = engine.evaluate(assumptions.loads((text + extra).encode(), "tiny.toml"))
+    line = lambda name: res.line(name)[0]  # noqa: E731
+    close = lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * CAPEX)  # noqa: E731
+    payment = 5_500_000 * RATE / (1 - 1.1**-3)
+    strong, weak = 10_293_000.0, EBITDA
+    close(line("cfads_eur"), [0, strong, weak, strong, strong])
+    close(line("debt_service_eur"), [0, payment, payment, payment, 0])
+    close(line("net_cash_to_equity_eur"), [-5_500_000, strong - payment, weak - payment, strong - payment, strong])
+    close(line("lockup_ratio"), [0, 2, 2, 2, 0])
+    close(line("lockup_flag"), [0, 0, 1, 0, 0])
+    close(line("lockup_retained_eur"), [0, 0, weak - payment, 0, 0])
+    close(line("lockup_released_eur"), [0, 0, 0, weak - payment, 0])
+    close(line("lockup_balance_eur"), [0, 0, weak - payment, 0, 0])
+    assert rel(weak - payment, 1_730_368.58) < 1e-9
+    equity = [-5_500_000, strong - payment, 0, strong - payment + weak - payment, strong]
+    assert rel(equity[3], 9_811_737.16) < 1e-9
+    close(line("distributions_eur"), [0, *equity[1:]])
+    close(line("equity_contributions_eur"), [5_500_000, 0, 0, 0, 0])
+    close(line("equity_calls_eur"), [0, 0, 0, 0, 0])
+    close(line("equity_cash_flow_eur"), equity)
+    assert rel(float(res.kpis["equity_irr"][0]), npf.irr(equity)) < 1e-9
+    assert res.kpis["lockup_years"][0] == 1.0
+    assert all(c["passed"] for c in res.checks)
+    # without the lock-up the 2028 surplus is paid out at once; the project flows do not move
+    free = engine.evaluate(assumptions.loads((text + ANNUITY_TRANCHE + LOCKUP_CUSTOMERS).encode(), "tiny.toml"))
+    close(free.line("equity_cash_flow_eur")[0], [-5_500_000, strong - payment, weak - payment, strong - payment, strong])
+    close(free.line("project_cash_flow_eur")[0], line("project_cash_flow_eur"))
+    assert free.kpis["lockup_years"][0] == 0.0
+
+
+def test_a_shortfall_is_covered_from_the_lockup_account_before_partners_are_called():
+    # The plant of the test above with a lock-up at DSCR 5.0 and a compute life of 2 years:
+    # the cohort live from 2027 is replaced by one bought in 2028 for 1,000 × 10,000
+    # = 10,000,000 (no resale, no tax).
+    # - 2027: DSCR 4.65 < 5.0, locked: 10,293,000 − 2,211,631.42 = 8,081,368.58 retained;
+    # - 2028: DSCR 1.78, locked: net = 3,942,000 − 2,211,631.42 − 10,000,000
+    #   = −8,269,631.42; the account pays 8,081,368.58 of it and partners are called for
+    #   8,269,631.42 − 8,081,368.58 = 188,262.84;
+    # - 2029: DSCR 4.65, locked again: 8,081,368.58 retained;
+    # - 2030: no debt service (and the last period): released and distributed with
+    #   10,293,000, i.e. 18,374,368.58.
+    text = TINY.read_text().replace("operating_years = 3", "operating_years = 4")
+    extra = ANNUITY_TRANCHE + "lockup_dscr = 5.0\n" + LOCKUP_CUSTOMERS
+    case = assumptions.loads((text + extra).encode(), "tiny.toml").with_values({"capex.compute_life_years": 2})
+    res = engine.evaluate(case)
+    line = lambda name: res.line(name)[0]  # noqa: E731
+    close = lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * CAPEX)  # noqa: E731
+    payment = 5_500_000 * RATE / (1 - 1.1**-3)
+    strong, weak = 10_293_000.0, EBITDA
+    close(line("refresh_capex_eur"), [0, 0, 10_000_000, 0, 0])
+    close(line("lockup_flag"), [0, 1, 1, 1, 0])
+    close(line("lockup_retained_eur"), [0, strong - payment, 0, strong - payment, 0])
+    close(line("lockup_released_eur"), [0, 0, strong - payment, 0, strong - payment])
+    close(line("lockup_balance_eur"), [0, strong - payment, 0, strong - payment, 0])
+    call = (10_000_000 - (weak - payment)) - (strong - payment)
+    assert rel(call, 188_262.84) < 1e-9
+    close(line("equity_calls_eur"), [0, 0, call, 0, 0])
+    close(line("distributions_eur"), [0, 0, 0, 0, strong + strong - payment])
+    assert rel(strong + strong - payment, 18_374_368.58) < 1e-9
+    assert res.kpis["lockup_years"][0] == 2.0
     assert all(c["passed"] for c in res.checks)
 
 

@@ -74,7 +74,7 @@ INJECTION = '=HYPERLINK("http://example.com","x")'
 def _complex_case() -> Case:
     """Refresh cohorts with resale of the retired ones, a binding grant cap, a
     refresh-eligible grant, anchors capped by capacity, two tranches (annuity; linear
-    with grace), tax with losses, mid-year."""
+    with grace) with distribution lock-ups at different ratios, tax with losses, mid-year."""
     text = TINY.read_text().replace("operating_years = 3", "operating_years = 8").replace("deployment = [1.0]", "deployment = [0.5, 0.5]")
     return assumptions.loads((text + TWO_TRANCHES_AND_GRANTS).encode(), "complex.toml").with_values({
         "project.discounting": "mid",
@@ -99,6 +99,8 @@ def _complex_case() -> Case:
         "opex.staff_eur_per_year": 200_000,
         "opex.maintenance_share_of_capex": 0.01,
         "tax.rate": 0.25,
+        "debt.0.lockup_dscr": 9.5,
+        "debt.1.lockup_dscr": 7.0,
     })
 
 
@@ -109,9 +111,9 @@ def _cases() -> dict[str, Case]:
         "tiny": tiny_case(),
         "tiny_annuity_tax": tiny_case(ANNUITY_TRANCHE, **{"tax.rate": 0.3}),
         "tiny_annuity_no_carry": tiny_case(ANNUITY_TRANCHE, **{"tax.rate": 0.3, "tax.loss_carry_forward": False, "tax.grants_reduce_asset_base": False}),
-        "default_linear": default.with_values({"debt.0.repayment": "linear", "debt.0.grace_years": 1}),
-        "default_sculpted": default.with_values({"debt.0.repayment": "sculpted"}),
-        "default_sculpted_capped": default.with_values({"debt.0.repayment": "sculpted", "debt.0.target_dscr": 2.5, "debt.0.gearing": 0.8}),
+        "default_linear": default.with_values({"debt.0.repayment": "linear", "debt.0.grace_years": 1, "debt.0.lockup_dscr": 2.3}),
+        "default_sculpted": default.with_values({"debt.0.repayment": "sculpted", "debt.0.lockup_dscr": 2.35}),
+        "default_sculpted_capped": default.with_values({"debt.0.repayment": "sculpted", "debt.0.target_dscr": 2.5, "debt.0.gearing": 0.8, "debt.0.lockup_dscr": 1.1}),
         "complex": _complex_case(),
         "injection": tiny_case(**{"project.name": "=1+1 project", "partners.0.name": INJECTION}),
     }
@@ -276,6 +278,16 @@ def test_the_cases_cover_what_they_claim(runs: dict) -> None:
     plain = pipeline.run_case(sculpted.result.case.with_values({"debt.0.repayment": "annuity"}), simulations=0)
     assert sculpted.doc["kpis"]["debt_eur"] < plain.doc["kpis"]["debt_eur"]  # sculpting cap binds
     assert runs["default_linear"].result.debt.tranches[0].first_repayment_period == 3
+    # the distribution lock-up binds: surpluses retained and released, shortfalls covered
+    # from the account; in the complex case the ratio steps down when the first tranche is repaid
+    for name in ("complex", "default_linear", "default_sculpted"):
+        lines = runs[name].result.lines
+        assert lines["lockup_retained_eur"].sum() > 0 and lines["lockup_released_eur"].sum() > 0, name
+        assert lines["lockup_balance_eur"][..., -1].max() == 0.0
+    linear = runs["default_linear"].result.lines
+    covered = (linear["lockup_released_eur"] > 0) & (linear["net_cash_to_equity_eur"] < 0) & (linear["lockup_flag"] == 1)
+    assert covered.any()
+    assert set(complex_res.lines["lockup_ratio"][0]) == {0.0, 7.0, 9.5}
 
 
 @lo.needs_soffice

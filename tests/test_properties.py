@@ -2,7 +2,8 @@
 
 Whatever the inputs (resale of retired compute included), money is conserved: sources
 equal uses every year, partner flows add up to the equity flow, the debt is repaid by
-maturity and never negative, grants stay within their caps; and the project NPV falls
+maturity and never negative, grants stay within their caps, the distribution lock-up
+account never goes negative and is empty at the end; and the project NPV falls
 as the discount rate rises when every outflow comes first.
 """
 
@@ -24,6 +25,7 @@ tenor_years = {tenor}
 grace_years = {grace}
 repayment = "{profile}"
 upfront_fee = 0.01
+lockup_dscr = {lockup}
 
 [[grants]]
 name = "Grant"
@@ -53,6 +55,7 @@ inputs = st.fixed_dictionaries({
     "life": st.integers(2, 10),
     "overrun": st.floats(-0.2, 0.8),
     "resale": st.floats(0.0, 1.0),
+    "lockup": st.one_of(st.just(0.0), st.floats(0.0, 10.0)),
 })
 
 
@@ -84,14 +87,19 @@ def test_money_is_conserved(x):
     res = build(x)
     failed = {c["name"]: c["worst_deviation"] for c in res.checks if not c["passed"]}
     assert not failed
-    sources = sum(res.line(n) for n in ("grants_eur", "debt_drawdown_eur", "equity_contributions_eur", "equity_calls_eur", "cfads_eur", "terminal_value_eur", "compute_resale_eur"))
-    uses = sum(res.line(n) for n in ("capex_eur", "debt_fees_eur", "debt_service_eur", "distributions_eur"))
+    sources = sum(res.line(n) for n in ("grants_eur", "debt_drawdown_eur", "equity_contributions_eur", "equity_calls_eur", "cfads_eur", "terminal_value_eur", "compute_resale_eur", "lockup_released_eur"))
+    uses = sum(res.line(n) for n in ("capex_eur", "debt_fees_eur", "debt_service_eur", "distributions_eur", "lockup_retained_eur"))
     np.testing.assert_allclose(sources, uses, rtol=0, atol=1e-6 * max(1.0, float(res.kpis["total_capex_eur"][0])))
     partner_total = sum(p["cash_flow_eur"] for p in res.partners)
     np.testing.assert_allclose(partner_total, res.line("equity_cash_flow_eur"), rtol=1e-12, atol=1e-6)
     assert res.line("debt_balance_eur").min() > -1e-6
     assert abs(res.line("debt_balance_eur")[0, -1]) < 1e-6
     assert (res.line("tax_eur") >= 0).all()
+    # the lock-up account never goes negative and is empty at the end
+    lockup = res.line("lockup_balance_eur")
+    assert lockup.min() >= 0.0 and lockup[0, -1] == 0.0
+    np.testing.assert_allclose(np.cumsum(res.line("lockup_retained_eur") - res.line("lockup_released_eur"), axis=-1), lockup, rtol=0, atol=1e-6)
+    assert (res.line("distributions_eur") >= 0).all() and (res.line("equity_calls_eur") >= 0).all()
 
 
 @settings(max_examples=40, deadline=None)

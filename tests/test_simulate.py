@@ -216,6 +216,20 @@ def test_tiny_plant_with_debt_reports_breaches():
     assert price[breach].max() < price[~breach].min()
 
 
+def test_each_path_has_its_own_distribution_lockup(default_case):
+    case = default_case.with_values({"debt.0.lockup_dscr": 2.5})
+    base = engine.evaluate(case)
+    mc = simulate.run(case, 2_000, seed=5, base=base)
+    paths = simulate.evaluate_paths(case, 2_000, seed=5, base=base)
+    retained = paths.line("lockup_retained_eur")
+    np.testing.assert_array_equal(mc.kpis["lockup_years"], (retained > 0).sum(axis=-1))
+    assert paths.line("lockup_balance_eur")[:, -1].max() == 0.0
+    assert len(np.unique(mc.kpis["lockup_years"])) > 1  # paths differ
+    assert mc.summary["prob_distribution_lockup"] == pytest.approx(float(np.mean(mc.kpis["lockup_years"] > 0)), abs=1e-15)
+    assert 0.0 < mc.summary["prob_distribution_lockup"] <= 1.0
+    assert "lockup_years" in mc.summary["kpis"]
+
+
 # --- partners and hurdles --------------------------------------------------------------
 
 
