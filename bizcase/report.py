@@ -706,6 +706,7 @@ class _View:
                 "repayment": str(d["repayment"]) + (f" (target DSCR {formatting.fmt_ratio(d['target_dscr'])})"
                                                     if d["repayment"] == "sculpted" else ""),
                 "covenant": formatting.fmt_ratio(d["min_dscr_covenant"]),
+                "lockup": formatting.fmt_ratio(d["lockup_dscr"]) if d["lockup_dscr"] > 0 else "none",
                 "fee": fmt_pct(d["upfront_fee"]),
                 "gearing": fmt_pct(d["gearing"]),
             })
@@ -717,10 +718,12 @@ class _View:
             ],
             "charts": [],
             "no_debt": "",
+            "lockup": {"text": "", "rows": []},
         }
         if not self.res.debt.tranches or self.total("debt_drawdown_eur") == 0:
             out["no_debt"] = "No senior debt in this case: no debt balance, debt service or DSCR to show."
             return out
+        out["lockup"] = self._lockup()
         balance_stacks = [(tr.name, np.asarray(tr.balance) / 1e6, _series(i))
                           for i, tr in enumerate(self.res.debt.tranches)]
         balance = ch.stacked_bars(
@@ -740,6 +743,33 @@ class _View:
                    + " Years without debt service have no DSCR (n/a) and no bar."),
         ]
         return out
+
+    def _lockup(self) -> dict[str, Any]:
+        """The distribution lock-up of the base case: a sentence and its years."""
+        flag, retained, released = self.line("lockup_flag"), self.line("lockup_retained_eur"), self.line("lockup_released_eur")
+        if not (self.line("lockup_ratio") > 0).any():
+            return {"text": "No tranche has a distribution lock-up: every surplus is distributed in its year.", "rows": []}
+        shown = [t for t in range(len(flag)) if flag[t] > 0 or retained[t] > 0 or released[t] > 0]
+        rows = [{
+            "year": str(self.years[t]),
+            "dscr": formatting.fmt_ratio(self.line("dscr")[t]),
+            "ratio": formatting.fmt_ratio(self.line("lockup_ratio")[t]),
+            "retained": fmt_eur_m_cell(retained[t]),
+            "released": fmt_eur_m_cell(released[t]),
+            "balance": fmt_eur_m_cell(self.line("lockup_balance_eur")[t]),
+        } for t in shown]
+        locked = [str(self.years[t]) for t in shown if flag[t] > 0]
+        kept = [str(self.years[t]) for t in shown if retained[t] > 0]
+        if not locked:
+            text = "The DSCR never falls below the lock-up ratio: no distribution is locked up."
+        elif not kept:
+            text = (f"The DSCR falls below the lock-up ratio in {', '.join(locked)}, but there is no surplus to "
+                    "retain then (the year needs equity, not distributions): no distribution is locked up.")
+        else:
+            text = (f"Distributions are locked up in {', '.join(kept)}: "
+                    f"EUR {fmt_eur_m_cell(float(retained.sum()))}m retained in the project company in all, "
+                    "released when the DSCR recovers, after the last repayment or at the end.")
+        return {"text": text, "rows": rows}
 
     def partners(self) -> dict[str, Any]:
         rows: list[dict[str, Any]] = []
@@ -1069,7 +1099,8 @@ class _View:
                 "Equity cash flow = CFADS + grants + debt drawn − capex − debt fees − debt service + residual value "
                 "+ GPU resale: "
                 "paid in by the partners when negative (contributions during the build, calls afterwards) and "
-                "distributed when positive, pro rata to each partner's share.")},
+                "distributed when positive, pro rata to each partner's share, except for what the distribution "
+                "lock-up retains or releases.")},
             {"title": "Debt sizing", "text": (
                 "Each tranche draws its gearing × (initial capex − grants on it) during the build; interest accrues "
                 "on the opening balance (no circular reference) and is capitalised during construction. Repayment: "
@@ -1077,6 +1108,17 @@ class _View:
                 "sized once, on the base case, and held fixed on every path: lenders do not re-size per path, so each "
                 "path shows its own DSCRs and covenant breaches. Scenarios, one-at-a-time sensitivities and break-even "
                 "values re-run the whole model, debt sizing included, as a run with those inputs would.")},
+            {"title": "Distribution lock-up", "text": (
+                "Lenders block distributions while the DSCR is below a lock-up ratio: the highest lock-up DSCR of "
+                "the tranches with debt outstanding"
+                + (f" ({', '.join(formatting.fmt_ratio(d['lockup_dscr']) for d in debt)})" if debt else "")
+                + ". In an operating year with debt service whose DSCR is below it, that year's surplus is not "
+                "distributed but kept in a lock-up account in the project company, which earns no interest; a "
+                "shortfall is paid from the account before the partners are called. In the first later year whose "
+                "DSCR is at or above the ratio, in any year without debt service after the last repayment, and in "
+                "the last year of the horizon, the whole account is released and distributed with that year's "
+                "surplus, so nothing stays trapped. A lock-up ratio of 0 means no lock-up. Under Monte Carlo each "
+                "path has its own lock-ups on the fixed debt.")},
             {"title": "Tax", "text": (
                 f"Tax = {fmt_pct(tax['rate'])} × max(0, profit before tax − losses carried forward); never negative. "
                 + ("Losses are carried forward without limit. " if tax["loss_carry_forward"] else "Losses are not carried forward. ")

@@ -314,3 +314,17 @@ def test_pack_renders_without_monte_carlo_or_debt():
     assert "Monte Carlo not run: --simulations 0." in html
     pages, text = _pdf_text(report.pdf_bytes(html.encode()))
     assert pages >= 6 and "Tiny plant" in text
+
+
+def test_the_financing_section_shows_the_distribution_lockup(default_case):
+    """Default case with a lock-up at 2.3x: the DSCR of 2.23x in 2030 locks EUR 459.7m up,
+    released in 2031 against that year's refresh shortfall (as the engine's lines say)."""
+    run = pipeline.run_case(default_case.with_values({"debt.0.lockup_dscr": 2.3}), simulations=0)
+    years = [y for y, r in zip(run.result.timeline.years, run.result.line("lockup_retained_eur")[0], strict=True) if r > 0]
+    html = report.html_bytes(run).decode()
+    financing = html[html.index('<section id="financing">'):html.index('<section id="partner-returns">')]
+    assert f"Distributions are locked up in {', '.join(str(y) for y in years)}" in financing
+    assert "Distribution lock-up (years with the lock-up on, or cash released)" in financing
+    assert "<dt>Distribution lock-up</dt>" in html[html.index('<section id="method">'):]
+    plain = report.html_bytes(pipeline.run_case(default_case.with_values({"debt.0.lockup_dscr": 0.0}), simulations=0)).decode()
+    assert "No tranche has a distribution lock-up" in plain
