@@ -26,8 +26,12 @@ Layout conventions
 - The debt schedule is a formula of the inputs. The engine sizes it once in Python
   (``engine.size_debt``); the workbook writes the same rules as formulas, so changing
   gearing, rates or prices in the workbook re-sizes the debt (including sculpting).
-- Monte Carlo and scenario results are values: they come from many re-evaluations of
-  the model and cannot be formulas of one set of inputs.
+- Input cells carry data validation (range, whole number or list of choices, with the
+  key, unit and rule in the message); rules across several inputs (shares summing to 1,
+  total gearing, anchors and public access within the fleet) are formulas in the "Input
+  checks" block of the Checks sheet, part of the master check.
+- Monte Carlo, scenario and sensitivity (tornado, spider) results are values: they come
+  from many re-evaluations of the model and cannot be formulas of one set of inputs.
 
 The writer computes nothing new (STYLE rule 14): every number is either an input, a
 formula, or a value taken from the run.
@@ -48,6 +52,7 @@ from openpyxl.chart import BarChart, Reference, Series
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bizcase import __version__, assumptions, formatting
@@ -84,7 +89,7 @@ THIN_TOP = Border(top=Side(style="thin", color="808080"))
 
 SHEETS = (
     "Cover", "Inputs", "Timeline", "Operations", "Capex", "Tax", "Financing", "Cash flow",
-    "Partners", "Outputs", "Checks", "Monte Carlo", "Scenarios",
+    "Partners", "Outputs", "Checks", "Monte Carlo", "Scenarios", "Sensitivity",
 )
 CALC_SHEETS = ("Timeline", "Operations", "Capex", "Tax", "Financing", "Cash flow", "Partners")
 
@@ -125,6 +130,14 @@ class Layout:
         Per partner: result key -> (sheet, cell).
     checks : dict
         Check name -> (sheet, cell of the pass flag).
+    input_checks : dict
+        Input check name -> (sheet, cell of the pass flag): rules across several inputs.
+    tornado_rows : list of int
+        Row of the Sensitivity sheet holding each row of ``doc["sensitivity"]["tornado"]``,
+        in order (columns A–E: input, low value, high value, KPI at low, KPI at high).
+    spider_rows : list of dict
+        Per spider series: "values" or a KPI name -> row of the Sensitivity sheet holding
+        it (columns C onwards, one per change of ``doc["sensitivity"]["spider"]["pcts"]``).
     master_check : tuple
         (sheet, cell) of the master check.
     first_col, n_periods : int
@@ -135,6 +148,9 @@ class Layout:
     kpis: dict[str, tuple[str, str]] = field(default_factory=dict)
     partners: list[dict[str, tuple[str, str]]] = field(default_factory=list)
     checks: dict[str, tuple[str, str]] = field(default_factory=dict)
+    input_checks: dict[str, tuple[str, str]] = field(default_factory=dict)
+    tornado_rows: list[int] = field(default_factory=list)
+    spider_rows: list[dict[str, int]] = field(default_factory=list)
     master_check: tuple[str, str] = ("Checks", "C1")
     first_col: int = FIRST_COL
     n_periods: int = 0
@@ -601,6 +617,13 @@ class _Writer:
     def name(self, name: str, sheet: str, ref: str) -> None:
         self.wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheetname(sheet)}!{ref}")
 
+    def validate(self, ws: Worksheet, cells: str, path: str, f: assumptions.Field, *, shape: bool = False) -> None:
+        """Give input cells the data validation rule of their field, when it has one."""
+        rule = _validation(path, f, shape=shape)
+        if rule is not None:
+            rule.add(cells)
+            ws.add_data_validation(rule)
+
     def title(self, ws: Worksheet, text: str) -> None:
         self.text(ws, 1, 1, text, TITLE_FONT)
 
@@ -626,6 +649,7 @@ class _Writer:
         self.write_checks()
         self.write_monte_carlo()
         self.write_scenarios()
+        self.write_sensitivity()
         self.write_cover()
         return self.wb, self.layout
 
@@ -663,7 +687,8 @@ class _Writer:
             "Money is nominal EUR, shown in EUR millions. Cash in is positive in flow lines; cost and capex lines are positive amounts that are subtracted.",
             "Flows fall at period end. NPVs are valued at 1 January of the start year: =NPV(rate, row) for year-end flows, × (1 + rate)^0.5 for mid-year flows.",
             "The debt schedule follows the engine's sizing rules as formulas: drawdowns = gearing × (initial capex − grants on it), interest on the opening balance (capitalised in construction), repayment by the chosen profile.",
-            "Monte Carlo and Scenarios hold values from re-evaluations of the model, not formulas.",
+            "Input cells refuse values outside their allowed range; rules across inputs (shares summing to 1, gearing, capacity) are the Input checks on the Checks sheet, part of the master check.",
+            "Monte Carlo, Scenarios and Sensitivity hold values from re-evaluations of the model, not formulas.",
         ]
         for i, note in enumerate(notes, start=r + 1):
             self.text(ws, i, 1, "•")
@@ -725,6 +750,7 @@ class _Writer:
                 cell.number_format = _input_format(f)
             cell.font = INPUT_FONT
             cell.fill = SHAPE_FILL if shape else INPUT_FILL
+            self.validate(ws, f"D{r}", path, f, shape=shape)
             if path in sources:
                 self.text(ws, r, 5, sources[path])
             self.name(name, "Inputs", f"$D${r}")
@@ -747,6 +773,7 @@ class _Writer:
                 if i == 0 and path in sources:
                     self.text(ws, r, 5, sources[path])
                 r += 1
+            self.validate(ws, f"D{first}:D{r - 1}", path, f)
             self.text(ws, r, 2, "Number of items shapes the workbook (cohorts, construction years)", NOTE_FONT)
             self.name(name, "Inputs", f"$D${first}:$D${r - 1}")
             r += 1
@@ -1056,8 +1083,10 @@ class _Writer:
         ws.cell(row=4, column=3, value=m.resolve("=MAX(1,ABS(SUM({row:initial_capex_eur})))", "Checks")).number_format = FMT["eur_m"]
         self.text(ws, 5, 1, "Tolerance: 1e-9 × scale")
         ws.cell(row=5, column=3, value="=1E-9*C4").number_format = "0.00E+00"
-        # helper rows: each tranche's balance from its own maturity on
-        helper = 20
+        input_checks = self.input_checks()
+        # helper rows below the checks: each tranche's balance from its own maturity on
+        model_checks = 6
+        helper = 7 + model_checks + 2 + len(input_checks) + 6
         self.text(ws, helper - 1, 1, "Workings", SECTION_FONT)
         maturity_rows = []
         for j in range(len(debts)):
@@ -1077,6 +1106,7 @@ class _Writer:
             ("cash_never_negative", "Cash held (lock-up account) never negative", "=MAX(0,-MIN({row:cash_balance}))"),
             ("grants_within_caps", "Each grant within its cap", f"=MAX(0{',' + grant_terms if grant_terms else ''})"),
         ]
+        assert len(checks) == model_checks
         r = 7
         for name, what, formula in checks:
             self.text(ws, r, 1, name)
@@ -1086,17 +1116,61 @@ class _Writer:
             ws.cell(row=r, column=5, value=f"=C{r}<=D{r}")
             self.layout.checks[name] = ("Checks", f"E{r}")
             r += 1
+        model_range = f"E7:E{r - 1}"
+        r += 1
+        self.text(ws, r, 1, "Input checks: rules across inputs that bizcase enforces on the assumptions file", SECTION_FONT)
+        r += 1
+        first_input = r
+        for name, what, deviation, tolerance, fmt in input_checks:
+            self.text(ws, r, 1, name)
+            self.text(ws, r, 2, what)
+            ws.cell(row=r, column=3, value=deviation).number_format = fmt
+            ws.cell(row=r, column=4, value=tolerance).number_format = fmt
+            ws.cell(row=r, column=5, value=f"=C{r}<=D{r}")
+            self.layout.input_checks[name] = ("Checks", f"E{r}")
+            r += 1
+        input_range = f"E{first_input}:E{r - 1}"
+        self.name("input_checks", "Checks", f"$E${first_input}:$E${r - 1}")
         r += 1
         self.text(ws, r, 1, "Master check: all checks pass", TOTAL_FONT)
-        c = ws.cell(row=r, column=5, value=f"=AND(E7:E{r - 2})")
+        c = ws.cell(row=r, column=5, value=f"=AND({model_range},{input_range})")
         c.font = TOTAL_FONT
         c.fill = KPI_FILL
+        assert r < helper - 1, "the checks run into the workings"
         self.layout.master_check = ("Checks", f"E{r}")
         self.name("master_check", "Checks", f"$E${r}")
+        inputs = self.ws["Inputs"]
+        self.text(inputs, 3, 1, "Input checks pass (shares, gearing, capacity; see Checks)", TOTAL_FONT)
+        c = inputs.cell(row=3, column=4, value="=AND(input_checks)")
+        c.font = TOTAL_FONT
+        c.fill = KPI_FILL
         for col, width in zip("ABCDE", (34, 40, 16, 12, 10), strict=True):
             ws.column_dimensions[col].width = width
         ws.freeze_panes = "A4"
         self.setup_print(ws, title_rows="3:3")
+
+    def input_checks(self) -> list[tuple[str, str, str, float, str]]:
+        """Rules across several inputs, as (name, what, deviation, tolerance, number format).
+
+        The cross-key rules of :mod:`bizcase.assumptions`, with its share tolerance; a check passes when the deviation is at most the tolerance.
+        """
+        data = self.case.data
+        tolerance = assumptions.SHARE_TOLERANCE
+        shares = ",".join(f"partners_{i}_share" for i in range(len(data["partners"])))
+        checks = [
+            ("partner_shares_sum_to_1", "Partners' equity shares sum to 1 (|sum − 1|)", f"=ABS(SUM({shares})-1)", tolerance, "0.00E+00"),
+            ("deployment_sums_to_1", "site.deployment shares sum to 1 (|sum − 1|)", "=ABS(SUM(site_deployment)-1)", tolerance, "0.00E+00"),
+            ("spend_profile_sums_to_1", "capex.spend_profile shares sum to 1 (|sum − 1|)", "=ABS(SUM(capex_spend_profile)-1)", tolerance, "0.00E+00"),
+        ]
+        if data["debt"]:
+            gearing = ",".join(f"debt_{j}_gearing" for j in range(len(data["debt"])))
+            checks.append(("gearing_at_most_1", "Tranches' gearing sums to at most 1 (sum − 1)", f"=SUM({gearing})-1", tolerance, "0.00E+00"))
+        anchors = _sum((f"customers_{i}_gpus" for i in range(len(data["customers"]))), "0")
+        checks.append((
+            "anchors_and_public_within_gpus", "Anchor GPUs + public-access share × GPUs ≤ site.gpus (excess, GPUs)",
+            f"={anchors}+public_access_share*site_gpus-site_gpus", 0.0, FMT["number"],
+        ))
+        return checks
 
     def write_monte_carlo(self) -> None:
         ws = self.ws["Monte Carlo"]
@@ -1254,6 +1328,127 @@ class _Writer:
         self.setup_print(ws, title_rows="3:3")
 
 
+    def write_sensitivity(self) -> None:
+        ws = self.ws["Sensitivity"]
+        self.title(ws, "Sensitivity: tornado and spider (values from re-evaluations of the model)")
+        sens = self.doc.get("sensitivity")
+        if not isinstance(sens, Mapping) or not sens.get("tornado"):
+            self.text(ws, 3, 1, "No sensitivity analysis was run for this workbook (see `bizcase run` and `bizcase tornado`).", NOTE_FONT)
+            ws.column_dimensions["A"].width = 100
+            self.setup_print(ws)
+            return
+        self.text(ws, 2, 1, "values: each bar re-evaluates the whole model (debt re-sized), like bizcase run --set", NOTE_FONT)
+        method = sens.get("method")
+        if method == "pct":
+            how = f"Each input at its base value ± {sens.get('pct')} %, the others at base."
+        else:
+            how = "Each uncertain input at its P10 (low) and P90 (high), the others at base."
+        self.text(ws, 3, 1, how, NOTE_FONT)
+        base = sens.get("base") or {}
+        rows = list(sens["tornado"])
+        kpis = [str(k) for k in sens.get("kpis") or dict.fromkeys(str(row["kpi"]) for row in rows)]
+        headers = ("Input", "Low value", "High value", "KPI at low", "KPI at high", "Swing |high − low|", "Low − base", "High − base")
+        r = 5
+        charts = []
+        for kpi in kpis:
+            group = [(i, row) for i, row in enumerate(rows) if row.get("kpi") == kpi]
+            if not group:
+                continue
+            kind = formatting.KPI_KINDS.get(kpi, "decimal")
+            label = formatting.KPI_LABELS.get(kpi, kpi)
+            top = r
+            self.text(ws, r, 1, f"Tornado: {label}", SECTION_FONT)
+            self.text(ws, r, 2, "Base", TOTAL_FONT)
+            self.number(ws, r, 3, base.get(kpi), kind)
+            base_ref = f"$C${r}"
+            r += 1
+            for j, h in enumerate(headers, start=1):
+                c = self.text(ws, r, j, h, HEADER_FONT)
+                c.fill = HEADER_FILL
+                c.alignment = Alignment(wrap_text=True)
+            first = r + 1
+            for i, row in group:
+                r += 1
+                path = str(row["input"])
+                field_ = assumptions.field_of(path)
+                input_fmt = _input_format(field_) if field_ is not None else FMT["decimal"]
+                self.text(ws, r, 1, path)
+                for col, key in ((2, "low_value"), (3, "high_value")):
+                    self.number(ws, r, col, row.get(key), "decimal").number_format = input_fmt
+                self.number(ws, r, 4, row.get("kpi_low"), kind)
+                self.number(ws, r, 5, row.get("kpi_high"), kind)
+                swing = ws.cell(row=r, column=6, value=f'=IF(COUNT(D{r}:E{r})=2,ABS(E{r}-D{r}),"n/a")')
+                swing.number_format = FMT[kind]
+                for col, source in ((7, "D"), (8, "E")):
+                    delta = ws.cell(row=r, column=col, value=f'=IF(AND(ISNUMBER({source}{r}),ISNUMBER({base_ref})),{source}{r}-{base_ref},"n/a")')
+                    delta.number_format = FMT[kind]
+                while len(self.layout.tornado_rows) <= i:
+                    self.layout.tornado_rows.append(0)
+                self.layout.tornado_rows[i] = r
+            charts.append((top, self.tornado_chart(ws, label, kind, first, r)))
+            r = max(r + 2, top + BAND)
+        for top, chart in charts:
+            ws.add_chart(chart, f"J{top}")
+        r = self.write_spider(ws, sens, kpis, r)
+        ws.column_dimensions["A"].width = 44
+        for j in range(2, 9):
+            ws.column_dimensions[get_column_letter(j)].width = 15
+        ws.freeze_panes = "B5"
+        self.setup_print(ws)
+        ws.print_area = f"A1:R{max(r, ws.max_row)}"
+
+    def tornado_chart(self, ws: Worksheet, label: str, kind: str, first: int, last: int) -> BarChart:
+        """Horizontal bars of KPI at low − base and KPI at high − base, largest swing on top."""
+        chart = BarChart()
+        chart.type = "bar"
+        chart.grouping = "clustered"
+        chart.overlap = 100
+        chart.gapWidth = 40
+        chart.title = f"Tornado: {label} (change from base)"
+        chart.add_data(Reference(ws, min_col=7, max_col=8, min_row=first - 1, max_row=last), titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=1, min_row=first, max_row=last))
+        chart.x_axis.scaling.orientation = "maxMin"  # first (largest) row on top
+        chart.x_axis.tickLblPos = "low"  # input names beside the bars, left of negatives
+        chart.y_axis.numFmt = FMT[kind]
+        chart.y_axis.majorGridlines = None
+        chart.height, chart.width = 8, 16
+        return chart
+
+    def write_spider(self, ws: Worksheet, sens: Mapping[str, Any], kpis: list[str], r: int) -> int:
+        """The spider table: each input at base × (1 + change) and the KPIs there."""
+        spider = sens.get("spider") or {}
+        pcts = list(spider.get("pcts") or [])
+        series = [s for s in spider.get("series") or [] if isinstance(s, Mapping)]
+        if not pcts or not series:
+            return r
+        self.text(ws, r, 1, "Spider: each input at base × (1 + change), clipped to its allowed range; the others at base", SECTION_FONT)
+        r += 1
+        for j, h in enumerate(("Input", "Line", *(f"{p:+g} %" if p else "base" for p in pcts)), start=1):
+            c = self.text(ws, r, j, h, HEADER_FONT)
+            c.fill = HEADER_FILL
+        for s in series:
+            path = str(s.get("input"))
+            field_ = assumptions.field_of(path)
+            input_fmt = _input_format(field_) if field_ is not None else FMT["decimal"]
+            where: dict[str, int] = {}
+            r += 1
+            self.text(ws, r, 1, path, TOTAL_FONT)
+            self.text(ws, r, 2, "input value")
+            for j, v in enumerate(s.get("values") or [], start=3):
+                self.number(ws, r, j, v, "decimal").number_format = input_fmt
+            where["values"] = r
+            for kpi in kpis:
+                r += 1
+                self.text(ws, r, 1, path)
+                self.text(ws, r, 2, formatting.KPI_LABELS.get(kpi, kpi))
+                kind = formatting.KPI_KINDS.get(kpi, "decimal")
+                for j, v in enumerate((s.get("kpis") or {}).get(kpi) or [], start=3):
+                    self.number(ws, r, j, v, kind)
+                where[kpi] = r
+            self.layout.spider_rows.append(where)
+        return r + 1
+
+
 def _mc_kind(key: str) -> str:
     """Number format kind of a scalar of the Monte Carlo summary, by its name."""
     if key.startswith("prob") or key.endswith(("_hurdle", "_rate")):
@@ -1273,6 +1468,52 @@ def _input_format(f: assumptions.Field) -> str:
     if f.unit.startswith("EUR") and "/" not in f.unit:
         return FMT["eur"]
     return FMT["decimal"]
+
+
+def _validation(path: str, f: assumptions.Field, *, shape: bool = False) -> DataValidation | None:
+    """The data validation rule of an input: the range or choices the engine checks.
+
+    Numbers get a decimal (whole number for int fields) rule between the field's low and
+    high, text with choices a list; an entry outside the rule is refused ("stop") with a
+    message naming the key, the unit and the rule. Booleans, free text and lists of
+    text have no rule. Returns None for them.
+    """
+    unit = f" [{f.unit}]" if f.unit and f.unit != "fraction" else ""
+    if f.kind in ("float", "int", "floats") and (f.low is not None or f.high is not None):
+        noun = "a whole number" if f.kind == "int" else "a fraction" if f.unit.startswith("fraction") else "a number"
+        items = "each item " if f.kind == "floats" else ""
+        if f.low is not None and f.high is not None:
+            rule = DataValidation(type="decimal", operator="between", formula1=_xl_number(f.low), formula2=_xl_number(f.high))
+        elif f.low is not None:
+            rule = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1=_xl_number(f.low))
+        else:
+            assert f.high is not None
+            rule = DataValidation(type="decimal", operator="lessThanOrEqual", formula1=_xl_number(f.high))
+        if f.kind == "int":
+            rule.type = "whole"
+        message = f"{path}: {items}{noun} {f.rule()}{unit}"
+    elif f.kind == "str" and f.choices:
+        if any("," in c or '"' in c for c in f.choices):
+            raise ValueError(f"{path}: choices with commas or quotes cannot form a list rule")
+        rule = DataValidation(type="list", formula1='"' + ",".join(f.choices) + '"')
+        message = f"{path}: {f.rule()}"
+    else:
+        return None
+    rule.errorStyle = "stop"
+    rule.showErrorMessage = True
+    rule.errorTitle = "Input outside its allowed range"
+    rule.error = message[:255]
+    rule.showInputMessage = True
+    shaped = " Shapes the workbook: change it in the assumptions file and re-run bizcase." if shape else ""
+    rule.prompt = f"{f.doc or path}{unit}; {f.rule()}.{shaped}"[:255]
+    return rule
+
+
+def _xl_number(value: float) -> str:
+    """A bound as an Excel formula constant: ``0``, ``0.99``, ``10000000``."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
 
 
 def _guess(value: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bizcase import assumptions, engine, excel, pipeline, results
+from bizcase import assumptions, engine, excel, formatting, pipeline, results
 from bizcase.assumptions import Case
 from tests import lo
 from tests.conftest import ANNUITY_TRANCHE, DEFAULT, TINY, tiny_case
@@ -126,6 +126,10 @@ WHAT_IF = {
 }
 
 
+#: One partner's share changed in the file: the shares no longer sum to 1 (0.40 -> 0.45).
+BAD_SHARE = {"partners.0.share": 0.45}
+
+
 def _set_inputs(xlsx: bytes, values: dict[str, float]) -> bytes:
     """Change input cells in a workbook file, found by their defined names."""
     wb = openpyxl.load_workbook(io.BytesIO(xlsx))
@@ -168,6 +172,8 @@ def built(runs: dict[str, pipeline.Run]) -> dict[str, tuple[bytes, excel.Layout]
     for base in ("default", "default_sculpted"):
         data, layout = out[base]
         out[f"{base}_whatif"] = (_set_inputs(data, WHAT_IF), layout)
+    data, layout = out["default"]
+    out["default_bad_share"] = (_set_inputs(data, BAD_SHARE), layout)
     return out
 
 
@@ -392,3 +398,131 @@ def test_default_workbook_is_written_quickly(runs: dict) -> None:
 def test_soffice_skip_reason_is_clear() -> None:
     assert "LibreOffice" in lo.needs_soffice.kwargs["reason"]
     assert shutil.which("soffice") is None or lo.SOFFICE is not None
+
+
+def _input_cell(wb: Any, path: str) -> str:
+    """Value cell (column D) of an input, or of a list's first item, found by the label in
+    column A of the Inputs sheet (its defined name, ``name[1]`` for the first item)."""
+    name = excel.defined_name(path)
+    for (label,) in wb["Inputs"].iter_rows(min_col=1, max_col=1):
+        if label.value in (name, f"{name}[1]"):
+            return f"D{label.row}"
+    raise KeyError(path)
+
+
+def _validations(ws: Any) -> dict[str, Any]:
+    """Cell coordinate -> the data validation rule covering it."""
+    out = {}
+    for dv in ws.data_validations.dataValidation:
+        for rng in dv.sqref.ranges:
+            for row in rng.cells:
+                out[openpyxl.utils.get_column_letter(row[1]) + str(row[0])] = dv
+    return out
+
+
+def test_input_cells_carry_their_validation_rule(runs: dict, built: dict) -> None:
+    """Ranges and choices as in the schema (assumptions.SECTIONS / ARRAYS)."""
+    wb = openpyxl.load_workbook(io.BytesIO(built["default"][0]))
+    rules = _validations(wb["Inputs"])
+    checked = 0
+    for path, f, value in assumptions.iter_fields(runs["default"].result.case.data):
+        cell = _input_cell(wb, path)
+        if f.kind in ("float", "int", "floats"):
+            dv = rules[cell]
+            assert dv.type == ("whole" if f.kind == "int" else "decimal"), path
+            assert (dv.operator, float(dv.formula1), float(dv.formula2)) == ("between", f.low, f.high), path
+            assert dv.error.startswith(f"{path}: ") and f.rule() in dv.error, path
+            assert f.doc in dv.prompt, path
+            if f.kind == "floats":  # one rule over every item of the list
+                assert str(dv.sqref) == f"D{cell[1:]}:D{int(cell[1:]) + len(value) - 1}", path
+        elif f.kind == "str" and f.choices:
+            dv = rules[cell]
+            assert (dv.type, dv.formula1) == ("list", '"' + ",".join(f.choices) + '"'), path
+        else:
+            assert cell not in rules, path
+            continue
+        assert dv.errorStyle == "stop" and dv.showErrorMessage and dv.showInputMessage, path
+        checked += 1
+    assert checked == len(wb["Inputs"].data_validations.dataValidation) > 60
+    example = rules[_input_cell(wb, "revenue.price_decline")]
+    assert example.error == "revenue.price_decline: a fraction between 0 and 0.99 [fraction/year]"
+    gpus = rules[_input_cell(wb, "site.gpus")]
+    assert gpus.error == "site.gpus: a whole number between 1 and 10,000,000 [GPUs]"
+    grey = rules[_input_cell(wb, "debt.0.repayment")]
+    assert "re-run bizcase" in grey.prompt
+
+
+@lo.needs_soffice
+def test_data_validations_survive_libreoffice(built: dict, recalculated: dict) -> None:
+    before = _validations(openpyxl.load_workbook(io.BytesIO(built["default"][0]))["Inputs"])
+    after = _validations(recalculated["default"]["Inputs"])
+    assert set(after) == set(before)
+
+    def rule(dv: Any) -> tuple:
+        bounds = () if dv.type == "list" else (float(dv.formula1), float(dv.formula2))
+        return dv.type, dv.formula1 if dv.type == "list" else bounds, dv.errorStyle, dv.error
+
+    assert {c: rule(dv) for c, dv in after.items()} == {c: rule(dv) for c, dv in before.items()}
+
+
+@lo.needs_soffice
+def test_input_checks_catch_a_broken_partner_share(built: dict, recalculated: dict) -> None:
+    """Default case: every input check TRUE. One share changed in the file: that check and
+    the master check FALSE, the others still TRUE."""
+    layout = built["default"][1]
+    assert set(layout.input_checks) == {
+        "partner_shares_sum_to_1", "deployment_sums_to_1", "spend_profile_sums_to_1",
+        "gearing_at_most_1", "anchors_and_public_within_gpus",
+    }
+    sheet, master = layout.master_check
+    good, bad = recalculated["default"], recalculated["default_bad_share"]
+    for check, (s, cell) in layout.input_checks.items():
+        assert good[s][cell].value is True, check
+        assert bad[s][cell].value is (check != "partner_shares_sum_to_1"), check
+    assert good[sheet][master].value is True and good["Inputs"]["D3"].value is True
+    assert bad[sheet][master].value is False and bad["Inputs"]["D3"].value is False
+    assert bad["Cover"].cell(row=13, column=2).value is False
+
+
+def test_sensitivity_sheet_holds_the_tornado_and_spider(runs: dict) -> None:
+    """Values taken from doc["sensitivity"] (analysis.tornado) unchanged, in its order.
+
+    Compared on the workbook as built; the .xlsx file stores 16 significant digits.
+    """
+    run = runs["default"]
+    sens = run.doc["sensitivity"]
+    wb, layout = excel.build(run)
+    ws = wb["Sensitivity"]
+    assert ws["A2"].value == "values: each bar re-evaluates the whole model (debt re-sized), like bizcase run --set"
+    assert len(layout.tornado_rows) == len(sens["tornado"]) > 0
+    assert layout.tornado_rows == sorted(layout.tornado_rows)
+    keys = ("input", "low_value", "high_value", "kpi_low", "kpi_high")
+    for row, r in zip(sens["tornado"], layout.tornado_rows, strict=True):
+        got = [ws.cell(row=r, column=j).value for j in range(1, 6)]
+        assert got == [row[k] if row[k] is not None else "n/a" for k in keys]
+        kind = formatting.KPI_KINDS[row["kpi"]]
+        assert ws.cell(row=r, column=4).number_format == excel.FMT[kind]
+        assert ws.cell(row=r, column=6).value == f'=IF(COUNT(D{r}:E{r})=2,ABS(E{r}-D{r}),"n/a")'
+    assert {ws.cell(row=r, column=4).number_format for r in layout.tornado_rows} == {excel.FMT["eur_m"], excel.FMT["pct"]}
+    for series, where in zip(sens["spider"]["series"], layout.spider_rows, strict=True):
+        assert ws.cell(row=where["values"], column=1).value == series["input"]
+        assert [ws.cell(row=where["values"], column=3 + j).value for j in range(len(sens["spider"]["pcts"]))] == series["values"]
+        for kpi, values in series["kpis"].items():
+            assert [ws.cell(row=where[kpi], column=3 + j).value for j in range(len(values))] == values
+    charts = ws._charts
+    assert len(charts) == len(sens["kpis"])
+    assert all(c.tagname == "barChart" and c.type == "bar" and len(c.series) == 2 for c in charts)
+    assert "No sensitivity" in str(excel.build(runs["tiny"])[0]["Sensitivity"]["A3"].value)
+
+
+@lo.needs_soffice
+def test_sensitivity_swing_and_bars_recalculate(runs: dict, built: dict, recalculated: dict) -> None:
+    """Swing |high − low| and the bars (KPI − base) from the values, in LibreOffice."""
+    sens = runs["default"].doc["sensitivity"]
+    ws = recalculated["default"]["Sensitivity"]
+    for row, r in zip(sens["tornado"], built["default"][1].tornado_rows, strict=True):
+        base = sens["base"][row["kpi"]]
+        want = (abs(row["kpi_high"] - row["kpi_low"]), row["kpi_low"] - base, row["kpi_high"] - base)
+        got = [ws.cell(row=r, column=j).value for j in (6, 7, 8)]
+        assert all(close(g, w, ATOL) for g, w in zip(got, want, strict=True)), (row, got)
+    assert len(ws._charts) == len(sens["kpis"])
