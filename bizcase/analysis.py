@@ -58,7 +58,7 @@ EXTRA_KPIS = (
     "funding_gap_eligible_cost_eur",
     "funding_gap_dic_eur",
     "funding_gap_dnr_eur",
-    "funding_gap_discount_rate",
+    "funding_gap_nominal_discount_rate",
 )
 
 #: Default discount rate of the funding-gap method [fraction/year] (Reg. (EU) 480/2014, Art. 19).
@@ -520,7 +520,7 @@ def extra_kpis(case: Case, base: ModelResult) -> dict[str, float]:
         "funding_gap_eligible_cost_eur": float(gap.eligible_cost_eur[0]),
         "funding_gap_dic_eur": float(gap.dic_eur[0]),
         "funding_gap_dnr_eur": float(gap.dnr_eur[0]),
-        "funding_gap_discount_rate": gap.discount_rate,
+        "funding_gap_nominal_discount_rate": gap.discount_rate,
     }
 
 

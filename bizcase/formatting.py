@@ -49,7 +49,7 @@ KPI_KINDS = {
     "funding_gap_eligible_cost_eur": "eur_m",
     "funding_gap_dic_eur": "eur_m",
     "funding_gap_dnr_eur": "eur_m",
-    "funding_gap_discount_rate": "pct",
+    "funding_gap_nominal_discount_rate": "pct",
     "dscr_covenant_breach": "yes_no",
     "lockup_years": "number",
 }
@@ -77,7 +77,7 @@ KPI_LABELS = {
     "funding_gap_eligible_cost_eur": "Eligible cost (funding gap)",
     "funding_gap_dic_eur": "Discounted investment cost (funding gap)",
     "funding_gap_dnr_eur": "Discounted net revenue (funding gap)",
-    "funding_gap_discount_rate": "Discount rate of the funding gap (nominal)",
+    "funding_gap_nominal_discount_rate": "Discount rate of the funding gap (nominal)",
     "dscr_covenant_breach": "DSCR covenant breached",
     "lockup_years": "Years with distributions locked up",
 }

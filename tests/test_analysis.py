@@ -399,4 +399,4 @@ def test_funding_gap_rate_is_made_nominal_for_nominal_flows():
     factors = [1.0608 ** -(t + 1) for t in range(4)]
     dic = 11_000_000 * factors[0]
     assert gap.dic_eur[0] == pytest.approx(dic, rel=1e-12)
-    assert analysis.extra_kpis(real, engine.evaluate(real))["funding_gap_discount_rate"] == pytest.approx(0.0608)
+    assert analysis.extra_kpis(real, engine.evaluate(real))["funding_gap_nominal_discount_rate"] == pytest.approx(0.0608)

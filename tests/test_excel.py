@@ -526,3 +526,15 @@ def test_sensitivity_swing_and_bars_recalculate(runs: dict, built: dict, recalcu
         got = [ws.cell(row=r, column=j).value for j in (6, 7, 8)]
         assert all(close(g, w, ATOL) for g, w in zip(got, want, strict=True)), (row, got)
     assert len(ws._charts) == len(sens["kpis"])
+
+
+def test_defined_names_are_unique_and_point_where_their_names_say() -> None:
+    # an input and a KPI must never share a defined name (the later one would win)
+    case = assumptions.load(DEFAULT)
+    run = pipeline.run_case(case, simulations=0)
+    wb = openpyxl.load_workbook(io.BytesIO(excel.workbook_bytes(run)))
+    inputs = {path.replace(".", "_") for path in case.numeric_paths()}
+    kpis = set(run.doc["kpis"])
+    assert not inputs & kpis
+    for name in inputs:
+        assert wb.defined_names[name].attr_text.startswith(("Inputs!", "'Inputs'!")), name
