@@ -164,6 +164,7 @@ ARRAYS: dict[str, dict[str, Field]] = {
         "target_dscr": F("float", 1.35, 1.0, 10.0, "x", "Target DSCR of a sculpted profile"),
         "min_dscr_covenant": F("float", 1.30, 0.0, 10.0, "x", "Minimum DSCR covenant"),
         "lockup_dscr": F("float", 0.0, 0.0, 10.0, "x", "Distributions are retained while the DSCR is below this"),
+        "dsra_months": F("float", 0.0, 0.0, 24.0, "months", "Debt service reserve: months of the next year's debt service held in reserve"),
         "upfront_fee": F("float", 0.01, 0.0, 0.2, "fraction", "Fee on each drawdown"),
     },
     "partners": {

@@ -32,7 +32,18 @@ DSCR is below it (not the last period), the surplus is retained in a lock-up acc
 the project company, earning nothing, and a shortfall is covered from the account before
 partners are called. In any other period the whole account is released with that
 period's surplus, so nothing stays trapped at the end. Retained cash is a use of cash,
-released cash a source; the account is the project company's cash balance.
+released cash a source; together with the DSRA it is the project company's cash.
+
+Debt service reserve account (DSRA), "maintained at target": at the end of period t the
+account holds Σ over tranches of ``dsra_months`` / 12 × that tranche's debt service
+(interest paid + principal) in period t + 1, so 0 in the last period and once no debt
+service remains. The debt schedule is fixed from the base case, so the target is the same
+on every path. The movement ``dsra_funding_eur`` = target_t − target_{t−1} is a use of
+cash in the equity waterfall before distributions and the lock-up (negative: a release,
+which flows to equity). The DSRA is not debt-funded: its first funding, usually in the
+year before the first debt service, falls on equity (contributions or calls when net cash
+is negative). It earns no interest. Simplification: the DSRA is never drawn to pay debt
+service (a shortfall is met by equity calls, as without it), so it stays at target.
 """
 
 from __future__ import annotations
@@ -68,6 +79,12 @@ class Tranche:
     last_repayment_period: int
     min_dscr_covenant: float
     lockup_dscr: float = 0.0  # distribution lock-up ratio; 0 = none
+    dsra_months: float = 0.0  # months of the next period's debt service held in reserve; 0 = none
+
+    @property
+    def debt_service(self) -> Array:
+        """Interest paid + principal, shape (T,) [EUR]."""
+        return self.interest_paid + self.principal
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,20 @@ class DebtSchedule:
         for t in self.tranches:
             opening = np.concatenate([[0.0], t.balance[:-1]])
             out = np.maximum(out, np.where(opening > 0.0, t.lockup_dscr, 0.0))
+        return out[None, :]
+
+    def dsra_target(self) -> Array:
+        """Debt service reserve target at each period end, shape (1, T) [EUR].
+
+        Notes
+        -----
+        ``target_t = Σ_tranches dsra_months / 12 × debt_service_{t+1}``, with no debt
+        service after the last period (target 0 there).
+        """
+        out = np.zeros(self.n_periods)
+        for t in self.tranches:
+            following = np.concatenate([t.debt_service[1:], [0.0]])
+            out = out + t.dsra_months / 12.0 * following
         return out[None, :]
 
 
@@ -463,13 +494,19 @@ def evaluate(
     ds = L["debt_service_eur"]
     L["dscr"] = np.divide(L["cfads_eur"], ds, out=np.full(np.broadcast_shapes(L["cfads_eur"].shape, ds.shape), np.nan), where=ds > 0)
 
-    # equity waterfall: shortfalls are paid in by partners, surpluses distributed, except
-    # that a surplus is retained in a lock-up account (earning nothing) while the DSCR is
+    # debt service reserve, maintained at target (fixed with the debt: the same on every
+    # path); its movement is a use of cash before distributions, a release a source
+    L["dsra_target_eur"] = debt.dsra_target()
+    L["dsra_funding_eur"] = np.diff(L["dsra_target_eur"], axis=-1, prepend=0.0)
+
+    # equity waterfall: after the DSRA movement, shortfalls are paid in by partners,
+    # surpluses distributed, except that a surplus is retained in a lock-up account (earning nothing) while the DSCR is
     # below the lock-up ratio; the account covers shortfalls before partners are called
     # and is released in full once the DSCR recovers, after the last repayment or at the end
     L["net_cash_to_equity_eur"] = (
         L["cfads_eur"] + L["grants_eur"] + L["debt_drawdown_eur"] - L["capex_eur"]
         - L["debt_fees_eur"] - ds + L["terminal_value_eur"] + L["compute_resale_eur"]
+        - L["dsra_funding_eur"]
     )
     net = L["net_cash_to_equity_eur"]
     L["lockup_ratio"] = debt.lockup_ratio()
@@ -579,7 +616,7 @@ def size_debt(case: Case, tl: Timeline, L: Mapping[str, Array]) -> DebtSchedule:
             Tranche(
                 d["name"], r, draws, cols["interest_capitalised"], cols["interest_paid"], cols["principal"],
                 float(d["upfront_fee"]) * draws, cols["balance"], p0, p1, float(d["min_dscr_covenant"]),
-                float(d["lockup_dscr"]),
+                float(d["lockup_dscr"]), float(d["dsra_months"]),
             )
         )
     return DebtSchedule(tuple(tranches), T)
@@ -712,11 +749,17 @@ def integrity_checks(res: ModelResult, grants_total: list[Array]) -> list[dict[s
 
     scale = max(1.0, float(np.max(np.abs(full("initial_capex_eur").sum(axis=-1)))))
     tol = 1e-9 * scale
-    # cash released from the lock-up account is a source, cash retained in it a use
+    # cash released from the lock-up account is a source, cash retained in it a use; the
+    # DSRA movement is a use (a release a negative use)
     sources = full("grants_eur") + full("debt_drawdown_eur") + full("equity_contributions_eur") + full("equity_calls_eur") + full("cfads_eur") + full("terminal_value_eur") + full("compute_resale_eur") + full("lockup_released_eur")
-    uses = full("capex_eur") + full("debt_fees_eur") + full("debt_service_eur") + full("distributions_eur") + full("lockup_retained_eur")
-    # the project company's cash is the lock-up account: what was retained less what was released
-    cash = np.cumsum(full("lockup_retained_eur") - full("lockup_released_eur"), axis=-1)
+    uses = full("capex_eur") + full("debt_fees_eur") + full("debt_service_eur") + full("distributions_eur") + full("lockup_retained_eur") + full("dsra_funding_eur")
+    # the project company's cash: the lock-up account (retained less released) and the DSRA
+    cash = np.cumsum(full("lockup_retained_eur") - full("lockup_released_eur") + full("dsra_funding_eur"), axis=-1)
+    # the DSRA rebuilt from its movements equals its target, is never negative and is empty at the end
+    dsra = np.cumsum(full("dsra_funding_eur"), axis=-1)
+    dsra_dev = max(
+        float(np.max(np.abs(dsra - full("dsra_target_eur")))), float(max(0.0, -dsra.min())), float(np.max(np.abs(dsra[:, -1]))),
+    )
     partner_sum = sum(pt["cash_flow_eur"] for pt in res.partners)
     balance = full("debt_balance_eur")
     # each tranche is checked from its own maturity on
@@ -727,6 +770,7 @@ def integrity_checks(res: ModelResult, grants_total: list[Array]) -> list[dict[s
         ("debt_repaid_by_maturity", unpaid),
         ("partner_flows_sum_to_equity", float(np.max(np.abs(partner_sum - full("equity_cash_flow_eur"))))),
         ("cash_never_negative", float(max(0.0, -cash.min()))),
+        ("dsra_at_target", dsra_dev),
         ("grants_within_caps", float(max([0.0] + [
             float(np.max(g - res.case.data["grants"][i]["cap_eur"])) for i, g in enumerate(grants_total)
         ]))),

@@ -12,7 +12,8 @@ Layout conventions
   calendar year, operating year); panes are frozen below and right of them.
 - Each row holds one formula copied across (relative references), so a row reads as one
   rule. The first column of a recursion (opening balances, loss pools, cumulative sums)
-  starts from zero.
+  starts from zero. A row that looks one column ahead (``{next:...}``: the DSRA target,
+  from next year's debt service, which does not depend on it) has its own last column.
 - Inputs are named by their dotted path with dots replaced by underscores
   (``revenue_launch_price_eur_per_gpu_hour``); KPI cells by their ``results.json`` key.
 - Input cells are blue on light yellow; inputs that shape the workbook (number of
@@ -104,7 +105,7 @@ SHAPE_INPUTS = {
 }
 SHAPE_ARRAY_KEYS = {"eligible", "repayment"}
 
-_TOKEN = re.compile(r"\{(?:(prev|row|s|last):)?([A-Za-z0-9_]+)\}")
+_TOKEN = re.compile(r"\{(?:(prev|next|row|s|last):)?([A-Za-z0-9_]+)\}")
 _A1_LIKE = re.compile(r"^[A-Za-z]{1,3}[0-9]+$")
 _R1C1_LIKE = re.compile(r"^[RrCc]([0-9]*|[0-9]*[Cc][0-9]*)$")
 _NAME_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -250,6 +251,10 @@ class _Model:
             if t == 0:
                 raise ValueError(f"{{prev:{key}}} in period 0")
             t -= 1
+        if prefix == "next":
+            if t == self.n_periods - 1:
+                raise ValueError(f"{{next:{key}}} in the last period")
+            t += 1
         return f"{where}{self.col(t)}{r.row}"
 
     def resolve(self, template: str, sheet: str, t: int | None = None) -> str:
@@ -264,6 +269,14 @@ def _sum(terms: Iterable[str], empty: str = "0") -> str:
 def _recur(first: str, rest: str) -> Callable[[int], str]:
     """A row whose period 0 differs from the rest (recursions over the previous column)."""
     return lambda t: first if t == 0 else rest
+
+
+def _ahead(rest: str, last: str, n_periods: int) -> Callable[[int], str]:
+    """A row that looks one column ahead (``{next:...}``), with its own last period.
+
+    Not circular as long as the row ahead does not depend on this one.
+    """
+    return lambda t: rest if t < n_periods - 1 else last
 
 
 def _mid(rate: str) -> str:
@@ -496,6 +509,15 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
     m.line(FIN, "debt_fees_eur", "Debt fees", "EUR", "eur_m", "=" + _sum(f"{{debt_{j}_fees}}" for j in J), total=True)
     m.line(FIN, "debt_service_eur", "Debt service", "EUR", "eur_m", "={interest_paid_eur}+{principal_eur}", total=True, style="total")
     m.line(FIN, "debt_balance_eur", "Debt balance (closing)", "EUR", "eur_m", "=" + _sum(f"{{debt_{j}_closing}}" for j in J))
+    m.section(FIN, "Debt service reserve (DSRA): held at target, funded by equity, earns no interest, not drawn")
+    for j in J:
+        m.line(
+            FIN, f"debt_{j}_dsra_target", f"Tranche {j + 1}: months ÷ 12 × next year's debt service", "EUR", "eur_m",
+            _ahead(f"=debt_{j}_dsra_months/12*({{next:debt_{j}_interest_paid}}+{{next:debt_{j}_principal}})", "=0", n_periods),
+            engine=False,
+        )
+    m.line(FIN, "dsra_target_eur", "DSRA target = balance (closing)", "EUR", "eur_m", "=" + _sum(f"{{debt_{j}_dsra_target}}" for j in J))
+    m.line(FIN, "dsra_funding_eur", "DSRA funding (release when negative)", "EUR", "eur_m", _recur("={dsra_target_eur}", "={dsra_target_eur}-{prev:dsra_target_eur}"), total=True)
     if debts:
         m.section(FIN, "Loan life cover ratio at the first repayment")
         for j in J:
@@ -516,10 +538,10 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
     m.section(CF, "Cash flow available for debt service")
     m.line(CF, "cfads_eur", "CFADS = EBITDA − tax (compute resale goes to equity below)", "EUR", "eur_m", "={ebitda_eur}-{tax_eur}", total=True, style="total")
     m.line(CF, "dscr", "DSCR = CFADS ÷ debt service", "x", "ratio", '=IF({debt_service_eur}>0,{cfads_eur}/{debt_service_eur},"n/a")')
-    m.section(CF, "Equity waterfall: shortfalls paid in by partners, surpluses distributed")
+    m.section(CF, "Equity waterfall: after the DSRA funding, shortfalls paid in by partners, surpluses distributed")
     m.line(
-        CF, "net_cash_to_equity_eur", "Net cash to equity", "EUR", "eur_m",
-        "={cfads_eur}+{grants_eur}+{debt_drawdown_eur}-{capex_eur}-{debt_fees_eur}-{debt_service_eur}+{terminal_value_eur}+{compute_resale_eur}",
+        CF, "net_cash_to_equity_eur", "Net cash to equity (after DSRA funding)", "EUR", "eur_m",
+        "={cfads_eur}+{grants_eur}+{debt_drawdown_eur}-{capex_eur}-{debt_fees_eur}-{debt_service_eur}+{terminal_value_eur}+{compute_resale_eur}-{dsra_funding_eur}",
         total=True,
     )
     m.section(CF, "Distribution lock-up: surpluses retained (earning nothing) while DSCR < lock-up ratio; released when it recovers, after the debt or at the end")
@@ -551,9 +573,11 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
         m.line(CF, f"{key}_payback_candidate", f"{key.capitalize()} recovered in this year", "year", "year", _recur('=""', f'=IF(AND({{{cum}}}>=0,{{prev:{cum}}}<0),{{year}},"")'), engine=False)
     m.section(CF, "Sources and uses of cash")
     m.line(CF, "sources", "Sources: grants + debt + equity + CFADS + terminal value + compute resale + lock-up released", "EUR", "eur_m", "={grants_eur}+{debt_drawdown_eur}+{equity_contributions_eur}+{equity_calls_eur}+{cfads_eur}+{terminal_value_eur}+{compute_resale_eur}+{lockup_released_eur}", total=True, engine=False)
-    m.line(CF, "uses", "Uses: capex + debt fees + debt service + distributions + lock-up retained", "EUR", "eur_m", "={capex_eur}+{debt_fees_eur}+{debt_service_eur}+{distributions_eur}+{lockup_retained_eur}", total=True, engine=False)
+    m.line(CF, "uses", "Uses: capex + debt fees + debt service + distributions + lock-up retained + DSRA funding", "EUR", "eur_m", "={capex_eur}+{debt_fees_eur}+{debt_service_eur}+{distributions_eur}+{lockup_retained_eur}+{dsra_funding_eur}", total=True, engine=False)
     m.line(CF, "sources_minus_uses", "Sources − uses", "EUR", "eur", "={sources}-{uses}", engine=False)
-    m.line(CF, "cash_balance", "Cash held in the project company (cumulative lock-up retained − released)", "EUR", "eur", _recur("={lockup_retained_eur}-{lockup_released_eur}", "={prev:cash_balance}+{lockup_retained_eur}-{lockup_released_eur}"), engine=False)
+    m.line(CF, "cash_balance", "Cash held in the project company (cumulative lock-up retained − released + DSRA funding)", "EUR", "eur", _recur("={lockup_retained_eur}-{lockup_released_eur}+{dsra_funding_eur}", "={prev:cash_balance}+{lockup_retained_eur}-{lockup_released_eur}+{dsra_funding_eur}"), engine=False)
+    m.line(CF, "dsra_balance", "DSRA rebuilt from its funding (cumulative)", "EUR", "eur", _recur("={dsra_funding_eur}", "={prev:dsra_balance}+{dsra_funding_eur}"), engine=False)
+    m.line(CF, "dsra_balance_minus_target", "|DSRA rebuilt − target|", "EUR", "eur", "=ABS({dsra_balance}-{dsra_target_eur})", engine=False)
 
     # partners -------------------------------------------------------------------------------
     PTN = "Partners"
@@ -1085,7 +1109,7 @@ class _Writer:
         ws.cell(row=5, column=3, value="=1E-9*C4").number_format = "0.00E+00"
         input_checks = self.input_checks()
         # helper rows below the checks: each tranche's balance from its own maturity on
-        model_checks = 6
+        model_checks = 7
         helper = 7 + model_checks + 2 + len(input_checks) + 6
         self.text(ws, helper - 1, 1, "Workings", SECTION_FONT)
         maturity_rows = []
@@ -1103,7 +1127,8 @@ class _Writer:
             ("debt_balance_non_negative", "Debt balance ≥ 0", "=MAX(0,-MIN({row:debt_balance_eur}))"),
             ("debt_repaid_by_maturity", "Each tranche's balance is 0 from its maturity on", f"=MAX(0{''.join(',' + r for r in maturity_rows)})"),
             ("partner_flows_sum_to_equity", "Partner flows sum to equity flows", "=MAX(MAX({row:partner_sum_minus_equity}),-MIN({row:partner_sum_minus_equity}))"),
-            ("cash_never_negative", "Cash held (lock-up account) never negative", "=MAX(0,-MIN({row:cash_balance}))"),
+            ("cash_never_negative", "Cash held (lock-up account and DSRA) never negative", "=MAX(0,-MIN({row:cash_balance}))"),
+            ("dsra_at_target", "DSRA rebuilt from its funding = target, ≥ 0, and 0 at the end", "=MAX(MAX({row:dsra_balance_minus_target}),-MIN({row:dsra_balance}),ABS({last:dsra_balance}))"),
             ("grants_within_caps", "Each grant within its cap", f"=MAX(0{',' + grant_terms if grant_terms else ''})"),
         ]
         assert len(checks) == model_checks

@@ -23,7 +23,7 @@ def test_run_writes_results_with_every_kpi_and_passing_checks(tmp_path):
         assert key in doc["manifest"]
     assert len(doc["annual"]) == 17 and doc["annual"][0]["year"] == 2026
     assert {"name", "share", "contributions_eur", "distributions_eur", "irr", "npv_eur", "moic", "peak_exposure_eur", "payback_year"} <= set(doc["partners"][0])
-    assert "Project NPV" in result.output and "Integrity checks: 6/6 passed" in result.output
+    assert "Project NPV" in result.output and "Integrity checks: 7/7 passed" in result.output
 
 
 def test_run_json_prints_the_results_and_set_overrides(tmp_path):

@@ -91,6 +91,55 @@ def test_tiny_plant_with_an_annuity_tranche():
     assert all(c["passed"] for c in res.checks)
 
 
+def test_debt_service_reserve_by_hand():
+    # The tiny plant with the annuity tranche (EUR 5.5m at 10 % over 3 years, drawn in 2026)
+    # and a DSRA of 6 months: debt service DS = 5,500,000 × 0.1 / (1 − 1.1^−3)
+    # = 2,211,631.42 in 2027, 2028 and 2029, none after.
+    # - target at the end of 2026 = 0.5 × DS_2027 = 1,105,815.71; end of 2027 = 0.5 × DS_2028
+    #   and end of 2028 = 0.5 × DS_2029, both 1,105,815.71; end of 2029 (the last period,
+    #   no debt service follows) = 0;
+    # - funding = target_t − target_{t−1}: 1,105,815.71 in 2026, 0 in 2027 and 2028, and a
+    #   release of 1,105,815.71 in 2029;
+    # - 2026: partners pay in capex 11,000,000 − debt 5,500,000 + DSRA 1,105,815.71
+    #   = 6,605,815.71;
+    # - 2027, 2028: EBITDA 3,942,000 − DS 2,211,631.42 = 1,730,368.58 distributed (as
+    #   without the DSRA); 2029: 1,730,368.58 + the release 1,105,815.71 = 2,836,184.29.
+    res = engine.evaluate(tiny_case(ANNUITY_TRANCHE + "dsra_months = 6\n"))
+    line = lambda name: res.line(name)[0]  # noqa: E731
+    close = lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * CAPEX)  # noqa: E731
+    debt = 0.5 * CAPEX
+    payment = debt * RATE / (1 - 1.1**-3)
+    reserve = 0.5 * payment
+    assert rel(reserve, 1_105_815.71) < 1e-9
+    close(line("debt_service_eur"), [0, payment, payment, payment])
+    close(line("dsra_target_eur"), [reserve, reserve, reserve, 0])
+    close(line("dsra_funding_eur"), [reserve, 0, 0, -reserve])
+    surplus = EBITDA - payment
+    assert rel(surplus, 1_730_368.58) < 1e-9
+    equity = [-(CAPEX - debt + reserve), surplus, surplus, surplus + reserve]
+    assert rel(-equity[0], 6_605_815.71) < 1e-9 and rel(equity[3], 2_836_184.29) < 1e-9
+    close(line("net_cash_to_equity_eur"), equity)
+    close(line("equity_cash_flow_eur"), equity)
+    close(line("equity_contributions_eur"), [CAPEX - debt + reserve, 0, 0, 0])
+    close(line("equity_calls_eur"), [0, 0, 0, 0])
+    close(line("distributions_eur"), [0, *equity[1:]])
+    for pt, share in zip(res.partners, (0.6, 0.4), strict=True):
+        assert rel(float(pt["contributions_eur"][0]), share * (CAPEX - debt + reserve)) < 1e-9
+        assert rel(float(pt["distributions_eur"][0]), share * (3 * surplus + reserve)) < 1e-9
+    assert rel(float(res.kpis["equity_irr"][0]), npf.irr(equity)) < 1e-9
+    assert {c["name"]: c["passed"] for c in res.checks} == dict.fromkeys(
+        ("sources_equal_uses", "debt_balance_non_negative", "debt_repaid_by_maturity", "partner_flows_sum_to_equity",
+         "cash_never_negative", "dsra_at_target", "grants_within_caps"), True)
+    # the project view, the DSCR and the LLCR do not move; without a reserve nothing is held
+    plain = engine.evaluate(tiny_case(ANNUITY_TRANCHE))
+    for name in ("project_cash_flow_eur", "cfads_eur", "dscr"):
+        close(line(name)[1:], plain.line(name)[0][1:])
+    for kpi in ("project_npv_eur", "min_dscr", "llcr"):
+        assert float(res.kpis[kpi][0]) == float(plain.kpis[kpi][0])
+    close(plain.line("dsra_target_eur")[0], [0, 0, 0, 0])
+    close(plain.line("dsra_funding_eur")[0], [0, 0, 0, 0])
+
+
 def test_lockup_account_by_hand():
     # net cash to equity 5, −2, −4, 3, 1 with the lock-up on in the first three periods:
     # 5 is retained (balance 5); −2 is covered from the account (balance 3); −4 takes the

@@ -74,7 +74,8 @@ INJECTION = '=HYPERLINK("http://example.com","x")'
 def _complex_case() -> Case:
     """Refresh cohorts with resale of the retired ones, a binding grant cap, a
     refresh-eligible grant, anchors capped by capacity, two tranches (annuity; linear
-    with grace) with distribution lock-ups at different ratios, tax with losses, mid-year."""
+    with grace) with distribution lock-ups at different ratios and debt service reserves of
+    different lengths, tax with losses, mid-year."""
     text = TINY.read_text().replace("operating_years = 3", "operating_years = 8").replace("deployment = [1.0]", "deployment = [0.5, 0.5]")
     return assumptions.loads((text + TWO_TRANCHES_AND_GRANTS).encode(), "complex.toml").with_values({
         "project.discounting": "mid",
@@ -101,6 +102,8 @@ def _complex_case() -> Case:
         "tax.rate": 0.25,
         "debt.0.lockup_dscr": 9.5,
         "debt.1.lockup_dscr": 7.0,
+        "debt.0.dsra_months": 6.0,
+        "debt.1.dsra_months": 3.0,
     })
 
 
@@ -111,7 +114,7 @@ def _cases() -> dict[str, Case]:
         "tiny": tiny_case(),
         "tiny_annuity_tax": tiny_case(ANNUITY_TRANCHE, **{"tax.rate": 0.3}),
         "tiny_annuity_no_carry": tiny_case(ANNUITY_TRANCHE, **{"tax.rate": 0.3, "tax.loss_carry_forward": False, "tax.grants_reduce_asset_base": False}),
-        "default_linear": default.with_values({"debt.0.repayment": "linear", "debt.0.grace_years": 1, "debt.0.lockup_dscr": 2.3}),
+        "default_linear": default.with_values({"debt.0.repayment": "linear", "debt.0.grace_years": 1, "debt.0.lockup_dscr": 2.3, "debt.0.dsra_months": 9.0}),
         "default_sculpted": default.with_values({"debt.0.repayment": "sculpted", "debt.0.lockup_dscr": 2.35}),
         "default_sculpted_capped": default.with_values({"debt.0.repayment": "sculpted", "debt.0.target_dscr": 2.5, "debt.0.gearing": 0.8, "debt.0.lockup_dscr": 1.1}),
         "complex": _complex_case(),
@@ -294,6 +297,13 @@ def test_the_cases_cover_what_they_claim(runs: dict) -> None:
     covered = (linear["lockup_released_eur"] > 0) & (linear["net_cash_to_equity_eur"] < 0) & (linear["lockup_flag"] == 1)
     assert covered.any()
     assert set(complex_res.lines["lockup_ratio"][0]) == {0.0, 7.0, 9.5}
+    # the debt service reserve binds: funded, released, empty at the end; in the complex
+    # case both tranches hold one
+    for name in ("complex", "default_linear"):
+        lines = runs[name].result.lines
+        assert lines["dsra_target_eur"].max() > 0 and lines["dsra_funding_eur"].min() < 0, name
+        assert lines["dsra_target_eur"][..., -1].max() == 0.0
+    assert all(t.dsra_months > 0 for t in complex_res.debt.tranches)
 
 
 @lo.needs_soffice

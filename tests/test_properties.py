@@ -3,7 +3,7 @@
 Whatever the inputs (resale of retired compute included), money is conserved: sources
 equal uses every year, partner flows add up to the equity flow, the debt is repaid by
 maturity and never negative, grants stay within their caps, the distribution lock-up
-account never goes negative and is empty at the end; and the project NPV falls
+account and the debt service reserve never go negative and are empty at the end; and the project NPV falls
 as the discount rate rises when every outflow comes first.
 """
 
@@ -26,6 +26,7 @@ grace_years = {grace}
 repayment = "{profile}"
 upfront_fee = 0.01
 lockup_dscr = {lockup}
+dsra_months = {dsra}
 
 [[grants]]
 name = "Grant"
@@ -56,6 +57,7 @@ inputs = st.fixed_dictionaries({
     "overrun": st.floats(-0.2, 0.8),
     "resale": st.floats(0.0, 1.0),
     "lockup": st.one_of(st.just(0.0), st.floats(0.0, 10.0)),
+    "dsra": st.one_of(st.just(0.0), st.floats(0.0, 24.0)),
 })
 
 
@@ -88,7 +90,7 @@ def test_money_is_conserved(x):
     failed = {c["name"]: c["worst_deviation"] for c in res.checks if not c["passed"]}
     assert not failed
     sources = sum(res.line(n) for n in ("grants_eur", "debt_drawdown_eur", "equity_contributions_eur", "equity_calls_eur", "cfads_eur", "terminal_value_eur", "compute_resale_eur", "lockup_released_eur"))
-    uses = sum(res.line(n) for n in ("capex_eur", "debt_fees_eur", "debt_service_eur", "distributions_eur", "lockup_retained_eur"))
+    uses = sum(res.line(n) for n in ("capex_eur", "debt_fees_eur", "debt_service_eur", "distributions_eur", "lockup_retained_eur", "dsra_funding_eur"))
     np.testing.assert_allclose(sources, uses, rtol=0, atol=1e-6 * max(1.0, float(res.kpis["total_capex_eur"][0])))
     partner_total = sum(p["cash_flow_eur"] for p in res.partners)
     np.testing.assert_allclose(partner_total, res.line("equity_cash_flow_eur"), rtol=1e-12, atol=1e-6)
@@ -100,6 +102,13 @@ def test_money_is_conserved(x):
     assert lockup.min() >= 0.0 and lockup[0, -1] == 0.0
     np.testing.assert_allclose(np.cumsum(res.line("lockup_retained_eur") - res.line("lockup_released_eur"), axis=-1), lockup, rtol=0, atol=1e-6)
     assert (res.line("distributions_eur") >= 0).all() and (res.line("equity_calls_eur") >= 0).all()
+    # the DSRA holds dsra_months / 12 of the next year's debt service, is funded and released
+    # through the waterfall and is empty at the end
+    dsra = res.line("dsra_target_eur")[0]
+    following = np.append(res.line("debt_service_eur")[0, 1:], 0.0)
+    np.testing.assert_allclose(dsra, x["dsra"] / 12.0 * following, rtol=1e-12, atol=1e-6)
+    np.testing.assert_allclose(np.cumsum(res.line("dsra_funding_eur")[0]), dsra, rtol=0, atol=1e-6)
+    assert dsra.min() >= 0.0 and dsra[-1] == 0.0
 
 
 @settings(max_examples=40, deadline=None)
