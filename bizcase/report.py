@@ -83,6 +83,7 @@ CHECK_LABELS = {
     "debt_repaid_by_maturity": "Debt repaid by maturity",
     "partner_flows_sum_to_equity": "Partner flows sum to the equity flows",
     "cash_never_negative": "Cash balance never negative",
+    "dsra_at_target": "Debt service reserve at target, released by the end",
     "grants_within_caps": "Grants within their caps",
 }
 
@@ -707,6 +708,7 @@ class _View:
                                                     if d["repayment"] == "sculpted" else ""),
                 "covenant": formatting.fmt_ratio(d["min_dscr_covenant"]),
                 "lockup": formatting.fmt_ratio(d["lockup_dscr"]) if d["lockup_dscr"] > 0 else "none",
+                "dsra": f"{float(d['dsra_months']):g} months" if d["dsra_months"] > 0 else "none",
                 "fee": fmt_pct(d["upfront_fee"]),
                 "gearing": fmt_pct(d["gearing"]),
             })
@@ -719,11 +721,13 @@ class _View:
             "charts": [],
             "no_debt": "",
             "lockup": {"text": "", "rows": []},
+            "dsra": "",
         }
         if not self.res.debt.tranches or self.total("debt_drawdown_eur") == 0:
             out["no_debt"] = "No senior debt in this case: no debt balance, debt service or DSCR to show."
             return out
         out["lockup"] = self._lockup()
+        out["dsra"] = self._dsra()
         balance_stacks = [(tr.name, np.asarray(tr.balance) / 1e6, _series(i))
                           for i, tr in enumerate(self.res.debt.tranches)]
         balance = ch.stacked_bars(
@@ -770,6 +774,18 @@ class _View:
                     f"EUR {fmt_eur_m_cell(float(retained.sum()))}m retained in the project company in all, "
                     "released when the DSCR recovers, after the last repayment or at the end.")
         return {"text": text, "rows": rows}
+
+    def _dsra(self) -> str:
+        """The debt service reserve of the base case in one sentence."""
+        target, funding = self.line("dsra_target_eur"), self.line("dsra_funding_eur")
+        if not (target > 0).any():
+            return "No tranche holds a debt service reserve."
+        funded = [t for t in range(len(funding)) if funding[t] > 0]
+        released = [t for t in range(len(funding)) if funding[t] < 0]
+        return (f"Debt service reserve: first funded in {self.years[funded[0]]} with "
+                f"EUR {fmt_eur_m_cell(funding[funded[0]])}m from equity, at most EUR {fmt_eur_m_cell(float(target.max()))}m, "
+                f"released to equity as the debt service falls; the last release is in {self.years[released[-1]]}. "
+                "It earns no interest and is not drawn in this model.")
 
     def partners(self) -> dict[str, Any]:
         rows: list[dict[str, Any]] = []
@@ -1097,7 +1113,7 @@ class _View:
                 "Project cash flow (unlevered, post-tax) = EBITDA − capex + grants − tax on EBIT + residual value "
                 "+ GPU resale. "
                 "Equity cash flow = CFADS + grants + debt drawn − capex − debt fees − debt service + residual value "
-                "+ GPU resale: "
+                "+ GPU resale − DSRA funding: "
                 "paid in by the partners when negative (contributions during the build, calls afterwards) and "
                 "distributed when positive, pro rata to each partner's share, except for what the distribution "
                 "lock-up retains or releases.")},
@@ -1119,6 +1135,18 @@ class _View:
                 "the last year of the horizon, the whole account is released and distributed with that year's "
                 "surplus, so nothing stays trapped. A lock-up ratio of 0 means no lock-up. Under Monte Carlo each "
                 "path has its own lock-ups on the fixed debt.")},
+            {"title": "Debt service reserve", "text": (
+                "Lenders require a debt service reserve account (DSRA), modelled as maintained at target: at each "
+                "year end it holds, per tranche, its reserve months"
+                + (" (" + ", ".join(f"{float(d['dsra_months']):g}" for d in debt) + ")" if debt else "")
+                + " ÷ 12 of that tranche's debt service (interest + principal) of the next year, so nothing once no "
+                "debt service follows. The yearly change of the target is paid into the account before "
+                "distributions (a release when negative, which goes to the partners). The reserve is funded by "
+                "equity, not by debt: its first funding, usually in the year before the first debt service, is "
+                "part of the partners' contributions or calls. It earns no interest. Simplification: the reserve "
+                "is never drawn to pay debt service (a shortfall is met by equity calls), so it always stays at "
+                "target. As the debt is fixed from the base case, the reserve is the same on every Monte Carlo "
+                "path; project cash flow, DSCR and LLCR do not include it.")},
             {"title": "Tax", "text": (
                 f"Tax = {fmt_pct(tax['rate'])} × max(0, profit before tax − losses carried forward); never negative. "
                 + ("Losses are carried forward without limit. " if tax["loss_carry_forward"] else "Losses are not carried forward. ")

@@ -328,3 +328,23 @@ def test_the_financing_section_shows_the_distribution_lockup(default_case):
     assert "<dt>Distribution lock-up</dt>" in html[html.index('<section id="method">'):]
     plain = report.html_bytes(pipeline.run_case(default_case.with_values({"debt.0.lockup_dscr": 0.0}), simulations=0)).decode()
     assert "No tranche has a distribution lock-up" in plain
+
+
+def test_the_financing_section_shows_the_debt_service_reserve(default_case):
+    """Default case (6 months on the senior tranche): the tranche table, a sentence with the
+    first funding and the last release (as the engine's lines say), and the method entry."""
+    run = pipeline.run_case(default_case, simulations=0)
+    years = run.result.timeline.years
+    funding = run.result.line("dsra_funding_eur")[0]
+    first = years[next(t for t, f in enumerate(funding) if f > 0)]
+    last = years[max(t for t, f in enumerate(funding) if f < 0)]
+    html = report.html_bytes(run).decode()
+    financing = html[html.index('<section id="financing">'):html.index('<section id="partner-returns">')]
+    assert '<th class="num">DSRA</th>' in financing and '<td class="num">6 months</td>' in financing
+    assert f"Debt service reserve: first funded in {first} with" in financing
+    assert f"the last release is in {last}." in financing
+    method = html[html.index('<section id="method">'):]
+    assert "<dt>Debt service reserve</dt>" in method
+    assert "is never drawn to pay debt service" in method and "It earns no interest." in method
+    plain = report.html_bytes(pipeline.run_case(default_case.with_values({"debt.0.dsra_months": 0.0}), simulations=0)).decode()
+    assert "No tranche holds a debt service reserve." in plain and '<td class="num">none</td>' in plain
