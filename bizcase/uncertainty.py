@@ -504,7 +504,7 @@ class Discrete(Distribution):
         weights = (
             np.ones_like(values) if len(self.weights) == 0 else np.asarray(self.weights, float)
         )
-        order = np.argsort(values, kind="stable")
+        order = np.argsort(values)  # any order within ties: tied values share one average rank
         object.__setattr__(self, "values", tuple(float(v) for v in values[order]))
         normalised = weights[order] / weights.sum()
         object.__setattr__(self, "weights", tuple(float(w) for w in normalised))
@@ -1351,6 +1351,25 @@ def mean_reverting_log_deviation(
 # --------------------------------------------------------------------------- #
 
 
+def _average_ranks(values: FloatArray) -> FloatArray:
+    """Ranks 1…n of a 1-D array, ties sharing their average rank (as ``scipy.stats.rankdata``)."""
+    n = values.shape[0]
+    order = np.argsort(values)  # any order within ties: tied values share one average rank
+    ordered = values[order]
+    new_value = np.empty(n, dtype=bool)
+    new_value[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
+    ranks = np.empty(n, dtype=float)
+    if new_value.all():  # no ties: ranks are positions
+        ranks[order] = np.arange(1.0, n + 1.0)
+        return ranks
+    starts = np.flatnonzero(new_value)
+    sizes = np.diff(np.append(starts, n))
+    average = starts + (sizes + 1.0) / 2.0  # mean of the positions start+1 … start+size
+    ranks[order] = average[np.cumsum(new_value) - 1]
+    return ranks
+
+
 def rank_correlation_sensitivities(inputs: npt.ArrayLike, output: npt.ArrayLike) -> FloatArray:
     """Spearman rank correlation of each sampled input with an output KPI.
 
@@ -1387,10 +1406,8 @@ def rank_correlation_sensitivities(inputs: npt.ArrayLike, output: npt.ArrayLike)
     sampled, result = sampled[keep], result[keep]
     if sampled.shape[0] < 2:
         return np.full(sampled.shape[1], np.nan)
-    from scipy import stats  # imported when needed: scipy.stats is slow to import
-
-    input_ranks = stats.rankdata(sampled, axis=0)
-    output_ranks = stats.rankdata(result)
+    input_ranks = np.column_stack([_average_ranks(column) for column in sampled.T])
+    output_ranks = _average_ranks(result)
     input_ranks = input_ranks - input_ranks.mean(axis=0)
     output_ranks = output_ranks - output_ranks.mean()
     covariance = output_ranks @ input_ranks

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import special, stats
 
+from bizcase import uncertainty
 from bizcase.errors import AssumptionError, BizcaseError
 from bizcase.uncertainty import (
     Discrete,
@@ -645,3 +646,10 @@ def test_pert_ppf_of_large_samples_equals_the_exact_inverse(low, mode, high):
     u = np.random.default_rng(7).random(200_000)
     exact = low + (high - low) * special.betaincinv(d.alpha, d.beta, u)
     np.testing.assert_allclose(d.ppf(u), exact, rtol=0, atol=1e-11 * (high - low))
+
+
+@given(st.lists(st.integers(-3, 3), min_size=1, max_size=60))
+def test_average_ranks_equal_scipy_rankdata_with_ties(values):
+    # scipy.stats.rankdata (method "average") is the independent reference
+    a = np.asarray(values, dtype=float)
+    np.testing.assert_array_equal(uncertainty._average_ranks(a), stats.rankdata(a))
