@@ -130,6 +130,7 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "rate": F("float", 0.30, 0.0, 0.99, "fraction", "Corporate income tax rate"),
         "loss_carry_forward": F("bool", True, doc="Tax losses are carried forward without limit"),
         "grants_reduce_asset_base": F("bool", True, doc="Grants reduce the depreciable base"),
+        "capitalise_construction_interest": F("bool", True, doc="Interest capitalised during construction is added to the facility's depreciable base"),
     },
     "funding_gap": {
         "discount_rate": F("float", 0.04, 0.0, 0.5, "fraction/year", "Financial discount rate of the EU funding-gap method"),

@@ -16,8 +16,8 @@ Conventions
 The model (see DESIGN, "The model") in the order it is computed:
 
 capacity → demand and revenue → power → opex → EBITDA → capex and resale of retired compute
-→ grants → depreciation → debt → tax → CFADS → equity waterfall → project and equity cash
-flows → KPIs.
+→ grants → depreciation → unlevered tax → debt → IDC depreciation → levered tax → CFADS
+→ equity waterfall → project and equity cash flows → KPIs.
 
 Resale of retired compute: when a cohort is refreshed (purchase paid in period q), the
 generation it replaces (paid in q − life) is sold at the end of q for
@@ -25,6 +25,20 @@ generation it replaces (paid in q − life) is sold at the end of q for
 proceeds (``compute_resale_eur``) are a taxable gain in EBIT (the generation is fully
 depreciated by then), an inflow of the project and equity cash flows and a source of
 cash; they are not part of EBITDA or CFADS.
+
+Interest during construction (IDC): interest on the opening debt balance in construction
+periods is capitalised into the loan (``interest_capitalised_eur``). With
+``tax.capitalise_construction_interest`` (IAS 23) its total is part of the facility's cost:
+``idc_depreciation_eur`` = total IDC / ``facility_life_years`` in each period of the
+facility's depreciation window (from the first operating period), not reduced by grants
+(they are paid on eligible capex). It is deducted in the levered tax only:
+EBT = EBIT − interest paid − debt fees − IDC depreciation. The project view has no
+financing, so EBIT, the unlevered tax, the project cash flow and the terminal value leave
+it out: the terminal value stays ``residual_value_share`` × the book value of the plant
+and compute, which keeps the project KPIs and the EU funding gap independent of the debt
+terms (IDC depreciation not taken by the end of the horizon is not recovered, like the
+rest of the book value). The debt is fixed from the base case, so IDC and its depreciation
+are the same on every path; debt sizing, which precedes the levered tax, does not see it.
 
 Distribution lock-up: the lock-up ratio of a period is the highest ``lockup_dscr`` of the
 tranches with debt outstanding (0: none). In an operating period with debt service whose
@@ -485,8 +499,17 @@ def evaluate(
     L["debt_service_eur"] = L["interest_paid_eur"] + L["principal_eur"]
     L["debt_balance_eur"] = debt.total("balance")
 
+    # interest capitalised during construction is part of the facility's cost (IAS 23),
+    # depreciated with it from go-live; fixed with the debt, so the same on every path.
+    # Grants do not reduce it. Only the levered tax sees it (see the module docstring).
+    if data["tax"]["capitalise_construction_interest"]:
+        idc_base = np.sum(L["interest_capitalised_eur"], axis=-1, keepdims=True)
+        L["idc_depreciation_eur"] = idc_base / fac_life * fac_dep_window
+    else:
+        L["idc_depreciation_eur"] = np.zeros((1, T))
+
     # levered tax and CFADS
-    L["ebt_eur"] = L["ebit_eur"] - L["interest_paid_eur"] - L["debt_fees_eur"]
+    L["ebt_eur"] = L["ebit_eur"] - L["interest_paid_eur"] - L["debt_fees_eur"] - L["idc_depreciation_eur"]
     L["tax_eur"], L["tax_loss_pool_eur"] = _tax(L["ebt_eur"], tax_rate, carry)
     # CFADS stays EBITDA − tax: resale proceeds are not operating cash (the tax on them is
     # in tax_eur); they reach equity through the waterfall below.

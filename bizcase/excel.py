@@ -450,8 +450,10 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
     m.section(TAX, "Unlevered tax (project view): on EBIT = EBITDA − depreciation + resale of retired compute (fully depreciated)")
     m.line(TAX, "ebit_eur", "EBIT", "EUR", "eur_m", "={ebitda_eur}-{depreciation_eur}+{compute_resale_eur}", total=True)
     tax_block("unlevered_", "ebit_eur", "unlevered_tax_eur", "unlevered_loss_pool", "Unlevered")
-    m.section(TAX, "Tax (levered): on EBT = EBIT − interest paid − debt fees")
-    m.line(TAX, "ebt_eur", "EBT", "EUR", "eur_m", "={ebit_eur}-{interest_paid_eur}-{debt_fees_eur}", total=True)
+    m.section(TAX, "Tax (levered): on EBT = EBIT − interest paid − debt fees − depreciation of interest capitalised during construction")
+    m.scalar(TAX, "idc_base", "Interest capitalised during construction, depreciable with the facility (IAS 23; grants do not reduce it)", "EUR", "eur_m", "=IF(tax_capitalise_construction_interest,SUM({row:interest_capitalised_eur}),0)")
+    m.line(TAX, "idc_depreciation_eur", "Depreciation of capitalised interest (levered tax only)", "EUR", "eur_m", "=IF(AND({period}>=project_construction_years,{period}<project_construction_years+capex_facility_life_years),{s:idc_base}/capex_facility_life_years,0)", total=True)
+    m.line(TAX, "ebt_eur", "EBT", "EUR", "eur_m", "={ebit_eur}-{interest_paid_eur}-{debt_fees_eur}-{idc_depreciation_eur}", total=True)
     tax_block("levered_", "ebt_eur", "tax_eur", "tax_loss_pool_eur", "Levered")
 
     # financing -------------------------------------------------------------------------------

@@ -1151,7 +1151,14 @@ class _View:
                 f"Tax = {fmt_pct(tax['rate'])} × max(0, profit before tax − losses carried forward); never negative. "
                 + ("Losses are carried forward without limit. " if tax["loss_carry_forward"] else "Losses are not carried forward. ")
                 + ("Grants reduce the depreciable asset base. " if tax["grants_reduce_asset_base"] else "")
-                + "Depreciation is straight line per asset class from go-live.")},
+                + "Depreciation is straight line per asset class from go-live. "
+                + ("Interest capitalised during construction is part of the facility's cost (IAS 23) and is "
+                   f"depreciated with it over {self.data['capex']['facility_life_years']} years from go-live; grants do "
+                   "not reduce it. As a financing cost it lowers only the tax of the project company (on profit after "
+                   "interest); the project view, the tax on EBIT and the residual value leave it out, so project NPV "
+                   "and IRR and the EU funding gap do not depend on the debt terms."
+                   if tax["capitalise_construction_interest"]
+                   else "Interest capitalised during construction is not deducted for tax."))},
             {"title": "Resale of retired GPUs", "text": (
                 f"When a GPU cohort is refreshed, the generation it replaces is sold at the end of that year for "
                 f"{fmt_pct(self.data['capex']['compute_resale_share'])} of its purchase cost (contingency and overrun "

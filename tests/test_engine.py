@@ -266,6 +266,67 @@ def test_tiny_plant_with_tax_and_depreciation():
     assert rel(k["equity_irr"], npf.irr(flows)) < 1e-9
 
 
+def test_interest_during_construction_is_depreciated_in_the_levered_tax_by_hand():
+    # The tiny plant built over 2 years (facility spend 50/50 in 2026 and 2027, compute paid
+    # in 2027, live 2028-2030) with the annuity tranche (gearing 0.5, 10 %, 3 years) and
+    # tax 30 %; no grants, no fees, no residual value.
+    # - initial capex: 2026 500,000; 2027 500,000 + 10,000,000 = 10,500,000; drawn at 0.5:
+    #   250,000 and 5,250,000;
+    # - IDC: 2026 nothing (opening balance 0); 2027 10 % × 250,000 = 25,000 capitalised;
+    #   the balance at the first repayment is 250,000 + 25,000 + 5,250,000 = 5,525,000;
+    # - annuity: 5,525,000 × 0.1 / (1 − 1.1^−3) = 2,221,684.29; interest paid 10 % of the
+    #   opening balances 5,525,000, b1 = 1.1 × 5,525,000 − P, b2 = 1.1 × b1 − P;
+    # - IDC depreciation with the facility (life 4 years from go-live): 25,000 / 4 = 6,250
+    #   in 2028, 2029 and 2030;
+    # - EBIT = EBITDA 3,942,000 − depreciation (1,000,000 / 4 + 10,000,000 / 10) = 2,692,000;
+    #   EBT = EBIT − interest − 6,250: 2028 2,692,000 − 552,500 − 6,250 = 2,133,250, tax
+    #   639,975 (without IDC depreciation 641,850: 0.3 × 6,250 = 1,875 less each year);
+    # - equity: −250,000, −5,250,000, then EBITDA − tax − P (2028: 1,080,340.71).
+    text = TINY.read_text().replace("construction_years = 1", "construction_years = 2").replace("spend_profile = [1.0]", "spend_profile = [0.5, 0.5]")
+    case = assumptions.loads((text + ANNUITY_TRANCHE).encode(), "tiny.toml").with_values({"tax.rate": 0.3})
+    res = engine.evaluate(case)
+    line = lambda name: res.line(name)[0]  # noqa: E731
+    close = lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * CAPEX)  # noqa: E731
+    idc = RATE * 250_000
+    balance = 250_000 + idc + 5_250_000
+    payment = balance * RATE / (1 - 1.1**-3)
+    assert rel(payment, 2_221_684.29) < 1e-9
+    b1 = balance * 1.1 - payment
+    b2 = b1 * 1.1 - payment
+    interest = [RATE * balance, RATE * b1, RATE * b2]
+    ebit = EBITDA - 1_250_000
+    dep = idc / 4
+    tax = [0.3 * (ebit - i - dep) for i in interest]
+    assert rel(tax[0], 639_975) < 1e-12
+    equity = [-250_000, -5_250_000] + [EBITDA - x - payment for x in tax]
+    assert rel(equity[2], 1_080_340.71) < 1e-9
+    close(line("debt_drawdown_eur"), [250_000, 5_250_000, 0, 0, 0])
+    close(line("interest_capitalised_eur"), [0, idc, 0, 0, 0])
+    close(line("interest_paid_eur"), [0, 0, *interest])
+    close(line("idc_depreciation_eur"), [0, 0, dep, dep, dep])
+    close(line("ebit_eur"), [0, 0, ebit, ebit, ebit])
+    close(line("ebt_eur"), [0, 0] + [ebit - i - dep for i in interest])
+    close(line("tax_eur"), [0, 0, *tax])
+    close(line("unlevered_tax_eur"), [0, 0] + [0.3 * ebit] * 3)
+    close(line("equity_cash_flow_eur"), equity)
+    assert rel(float(res.kpis["equity_irr"][0]), npf.irr(equity)) < 1e-9
+    assert all(c["passed"] for c in res.checks)
+    # switched off: no IDC depreciation, 1,875 more tax a year, the old numbers exactly;
+    # the project view (unlevered tax, terminal value) does not move either way
+    off = engine.evaluate(case.with_values({"tax.capitalise_construction_interest": False}))
+    close(off.line("idc_depreciation_eur")[0], [0, 0, 0, 0, 0])
+    close(off.line("tax_eur")[0] - line("tax_eur"), [0, 0, 1_875, 1_875, 1_875])
+    close(off.line("tax_eur")[0], [0, 0] + [0.3 * (ebit - i) for i in interest])
+    np.testing.assert_array_equal(off.line("ebt_eur")[0], line("ebit_eur") - line("interest_paid_eur") - line("debt_fees_eur"))
+    with_residual = {"capex.residual_value_share": 0.5}
+    on_tv = engine.evaluate(case.with_values(with_residual))
+    off_tv = engine.evaluate(case.with_values({**with_residual, "tax.capitalise_construction_interest": False}))
+    assert on_tv.line("terminal_value_eur")[0, -1] > 0
+    for name in ("terminal_value_eur", "unlevered_tax_eur", "project_cash_flow_eur"):
+        np.testing.assert_array_equal(on_tv.line(name), off_tv.line(name))
+    assert float(on_tv.kpis["project_npv_eur"][0]) == float(off_tv.kpis["project_npv_eur"][0])
+
+
 def test_resale_of_a_retired_cohort_by_hand():
     # The tiny plant over 4 operating years (periods 0-4, 2026-2030) at EUR 2/GPU-hour, a
     # 2-year compute life, 25 % resale, tax 30 %, no debt, no grants, no residual value.

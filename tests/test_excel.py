@@ -116,7 +116,7 @@ def _cases() -> dict[str, Case]:
         "tiny_annuity_no_carry": tiny_case(ANNUITY_TRANCHE, **{"tax.rate": 0.3, "tax.loss_carry_forward": False, "tax.grants_reduce_asset_base": False}),
         "default_linear": default.with_values({"debt.0.repayment": "linear", "debt.0.grace_years": 1, "debt.0.lockup_dscr": 2.3, "debt.0.dsra_months": 9.0}),
         "default_sculpted": default.with_values({"debt.0.repayment": "sculpted", "debt.0.lockup_dscr": 2.35}),
-        "default_sculpted_capped": default.with_values({"debt.0.repayment": "sculpted", "debt.0.target_dscr": 2.5, "debt.0.gearing": 0.8, "debt.0.lockup_dscr": 1.1}),
+        "default_sculpted_capped": default.with_values({"debt.0.repayment": "sculpted", "debt.0.target_dscr": 2.5, "debt.0.gearing": 0.8, "debt.0.lockup_dscr": 1.1, "tax.capitalise_construction_interest": False}),
         "complex": _complex_case(),
         "injection": tiny_case(**{"project.name": "=1+1 project", "partners.0.name": INJECTION}),
     }
@@ -304,6 +304,13 @@ def test_the_cases_cover_what_they_claim(runs: dict) -> None:
         assert lines["dsra_target_eur"].max() > 0 and lines["dsra_funding_eur"].min() < 0, name
         assert lines["dsra_target_eur"][..., -1].max() == 0.0
     assert all(t.dsra_months > 0 for t in complex_res.debt.tranches)
+    # interest capitalised during construction (2 construction years) is depreciated in
+    # the levered tax, except where the capped sculpted case switches it off
+    for name in ("default", "default_linear", "default_sculpted", "default_sculpted_capped"):
+        assert runs[name].result.lines["interest_capitalised_eur"].sum() > 0, name
+    for name in ("default", "default_linear", "default_sculpted"):
+        assert runs[name].result.lines["idc_depreciation_eur"].sum() > 0, name
+    assert runs["default_sculpted_capped"].result.lines["idc_depreciation_eur"].sum() == 0.0
 
 
 @lo.needs_soffice
