@@ -42,8 +42,8 @@ def run_case(case: Case, *, simulations: int | None = None, seed: int | None = N
     n_sims = unc["simulations"] if simulations is None else simulations
     the_seed = unc["seed"] if seed is None else seed
     base = evaluate(case)
-    extra = {"breakeven_price_eur_per_gpu_hour": analysis.breakeven_price(case)}
-    extra.update(analysis_extras(case, base))
+    extra = {"breakeven_price_eur_per_gpu_hour": analysis.breakeven_price(case, base)}
+    extra.update(analysis.extra_kpis(case, base))
     mc = None
     if n_sims and n_sims > 0:
         from bizcase import simulate
@@ -60,30 +60,17 @@ def run_case(case: Case, *, simulations: int | None = None, seed: int | None = N
     return Run(base, doc, mc)
 
 
-def analysis_extras(case: Case, base: ModelResult) -> dict[str, float]:
-    """KPIs computed by analysis on top of the base case (funding gap, when available)."""
-    extras = getattr(analysis, "extra_kpis", None)
-    return extras(case, base) if extras else {}
-
-
 def render(run: Run, stem: str, *, pdf: bool = True) -> dict[str, bytes]:
     """Every output file of a run as bytes, by file name."""
     files: dict[str, bytes] = {
         "results.json": (json.dumps(run.doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
     }
-    try:
-        from bizcase import excel
-    except ImportError:  # pragma: no cover - the workbook module ships with bizcase
-        excel = None  # type: ignore[assignment]
-    if excel is not None:
-        files[f"{stem}.xlsx"] = excel.workbook_bytes(run)
-    try:
-        from bizcase import report
-    except ImportError:  # pragma: no cover
-        report = None  # type: ignore[assignment]
-    if report is not None:
-        html = report.html_bytes(run)
-        files[f"{stem}.html"] = html
-        if pdf:
-            files[f"{stem}.pdf"] = report.pdf_bytes(html)
+    # imported when rendering: matplotlib and openpyxl are slow to import
+    from bizcase import excel, report
+
+    files[f"{stem}.xlsx"] = excel.workbook_bytes(run)
+    html = report.html_bytes(run)
+    files[f"{stem}.html"] = html
+    if pdf:
+        files[f"{stem}.pdf"] = report.pdf_bytes(html)
     return files
