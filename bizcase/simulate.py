@@ -554,7 +554,9 @@ def stats(values: npt.ArrayLike) -> dict[str, float | int]:
         out.update({f"p{q}": math.nan for q in PERCENTILES})
     else:
         out["mean"] = float(np.mean(finite))
-        out["sd"] = float(np.std(finite, ddof=1)) if finite.size > 1 else math.nan
+        # about the first value: the same sd, but exactly 0 when every path agrees
+        # (the mean of equal values need not round back to the value itself)
+        out["sd"] = float(np.std(finite - finite[0], ddof=1)) if finite.size > 1 else math.nan
         for q, value in zip(PERCENTILES, np.percentile(finite, PERCENTILES), strict=True):
             out[f"p{q}"] = float(value)
     out["n_defined"] = int(finite.size)
