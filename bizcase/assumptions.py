@@ -128,7 +128,9 @@ SECTIONS: dict[str, dict[str, Field]] = {
     },
     "tax": {
         "rate": F("float", 0.30, 0.0, 0.99, "fraction", "Corporate income tax rate"),
-        "loss_carry_forward": F("bool", True, doc="Tax losses are carried forward without limit"),
+        "loss_carry_forward": F("bool", True, doc="Tax losses are carried forward, without time limit"),
+        "loss_offset_threshold_eur": F("float", 1e15, 0.0, 1e15, "EUR/year", "Losses brought forward offset profit in full up to this amount a year"),
+        "loss_offset_share_above_threshold": F("float", 1.0, **SHARE, doc="Share of profit above the threshold that losses brought forward may offset"),
         "grants_reduce_asset_base": F("bool", True, doc="Grants reduce the depreciable base"),
         "capitalise_construction_interest": F("bool", True, doc="Interest capitalised during construction is added to the facility's depreciable base"),
     },

@@ -260,21 +260,69 @@ def lockup_account(net: Array, locked: Array) -> tuple[Array, Array, Array]:
     return retained, released, balance
 
 
-def _tax(profit: Array, rate: float | Array, carry_forward: bool) -> tuple[Array, Array]:
-    """Tax on a profit line with an unlimited loss carry-forward.
+def _tax(
+    profit: Array,
+    rate: Number,
+    carry_forward: bool,
+    threshold: Number = np.inf,
+    share: Number = 1.0,
+) -> tuple[Array, Array, Array]:
+    """Tax on a profit line with loss carry-forward under minimum taxation.
 
-    pool_t = max(0, pool_{t−1} − profit_t) (a Lindley recursion, solved without a loop:
-    pool = S − min(0, running min S) with S the cumulative losses);
-    taxable_t = max(0, profit_t − pool_{t−1}); tax = rate × taxable.
-    Returns (tax, closing loss pool).
+    Parameters
+    ----------
+    profit : ndarray (n_paths or 1, T)
+        Profit before tax (EBIT or EBT) [EUR].
+    rate : float or ndarray (n_paths, 1)
+        Tax rate [fraction].
+    carry_forward : bool
+        Losses are carried forward; otherwise each year is taxed on its own.
+    threshold : float or ndarray (n_paths, 1), default inf
+        Profit of a year that losses brought forward may offset in full [EUR/year].
+    share : float or ndarray (n_paths, 1), default 1
+        Share of the profit above ``threshold`` that they may offset [fraction].
+
+    Returns
+    -------
+    tax : ndarray
+        rate × taxable profit [EUR].
+    pool : ndarray
+        Losses carried forward at the end of each period [EUR].
+    offset : ndarray
+        Losses brought forward used against the period's profit [EUR].
+
+    Notes
+    -----
+    With pool_{t−1} the losses brought forward (pool_{−1} = 0), gain_t = max(profit_t, 0)
+    and loss_t = max(−profit_t, 0):
+
+    - allowance_t = min(gain_t, threshold) + share × max(gain_t − threshold, 0), the most
+      that may be offset (German minimum taxation, § 10d EStG);
+    - offset_t = min(pool_{t−1}, allowance_t); taxable_t = gain_t − offset_t;
+    - pool_t = pool_{t−1} − offset_t + loss_t.
+
+    A year has either a gain or a loss, so pool_t = max(0, pool_{t−1} + loss_t − allowance_t):
+    a Lindley recursion, solved without a loop over periods as pool = S − min(0, running min S)
+    with S the cumulative sum of loss − allowance. With share = 1 or a threshold no profit
+    reaches, allowance = gain exactly and loss − allowance = −profit, so the result is the
+    unlimited carry-forward, unchanged to the last bit.
+
+    Examples
+    --------
+    >>> tax, pool, offset = _tax(np.array([[-5.0, 2.0, 3.0, 4.0]]), 0.25, True, 1.0, 0.6)
+    >>> pool.round(6).tolist(), offset.round(6).tolist(), tax.round(6).tolist()
+    ([[5.0, 3.4, 1.2, 0.0]], [[0.0, 1.6, 2.2, 1.2]], [[0.0, 0.1, 0.2, 0.7]])
     """
+    gain = np.maximum(profit, 0.0)
     if not carry_forward:
-        return rate * np.maximum(profit, 0.0), np.zeros_like(profit)
-    s = np.cumsum(-profit, axis=-1)
+        zeros = np.zeros_like(gain)
+        return rate * gain, zeros, zeros
+    allowance = np.minimum(gain, threshold) + share * np.maximum(gain - threshold, 0.0)
+    s = np.cumsum(np.maximum(-profit, 0.0) - allowance, axis=-1)
     pool = s - np.minimum(np.minimum.accumulate(s, axis=-1), 0.0)
     opening = np.concatenate([np.zeros_like(pool[..., :1]), pool[..., :-1]], axis=-1)
-    taxable = np.maximum(profit - opening, 0.0)
-    return rate * taxable, pool
+    offset = np.minimum(opening, allowance)
+    return rate * (gain - offset), pool, offset
 
 
 # --- the model ----------------------------------------------------------------------------
@@ -484,7 +532,8 @@ def evaluate(
     # unlevered tax (project view)
     tax_rate = p("tax.rate")
     carry = bool(data["tax"]["loss_carry_forward"])
-    L["unlevered_tax_eur"], _ = _tax(L["ebit_eur"], tax_rate, carry)
+    offset_limit = (p("tax.loss_offset_threshold_eur"), p("tax.loss_offset_share_above_threshold"))
+    L["unlevered_tax_eur"], _, _ = _tax(L["ebit_eur"], tax_rate, carry, *offset_limit)
 
     # debt, sized once on the base case
     if debt is None:
@@ -510,7 +559,7 @@ def evaluate(
 
     # levered tax and CFADS
     L["ebt_eur"] = L["ebit_eur"] - L["interest_paid_eur"] - L["debt_fees_eur"] - L["idc_depreciation_eur"]
-    L["tax_eur"], L["tax_loss_pool_eur"] = _tax(L["ebt_eur"], tax_rate, carry)
+    L["tax_eur"], L["tax_loss_pool_eur"], L["tax_loss_offset_eur"] = _tax(L["ebt_eur"], tax_rate, carry, *offset_limit)
     # CFADS stays EBITDA − tax: resale proceeds are not operating cash (the tax on them is
     # in tax_eur); they reach equity through the waterfall below.
     L["cfads_eur"] = L["ebitda_eur"] - L["tax_eur"]

@@ -441,20 +441,25 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
     # tax ----------------------------------------------------------------------------------
     TAX = "Tax"
 
-    def tax_block(prefix: str, profit: str, tax_key: str, pool_key: str, label: str) -> None:
+    def tax_block(prefix: str, profit: str, tax_key: str, pool_key: str, offset_key: str, label: str) -> None:
+        # minimum taxation: losses brought forward offset the profit in full up to the
+        # threshold and only the given share of the profit above it
+        gain = f"MAX({{{profit}}},0)"
+        allowance = f"MIN({gain},tax_loss_offset_threshold_eur)+tax_loss_offset_share_above_threshold*MAX({gain}-tax_loss_offset_threshold_eur,0)"
         m.line(TAX, f"{prefix}pool_opening", f"{label}: losses brought forward", "EUR", "eur_m", _recur("=0", f"={{prev:{pool_key}}}"), engine=False)
-        m.line(TAX, f"{prefix}taxable", f"{label}: taxable profit", "EUR", "eur_m", f"=MAX({{{profit}}}-IF(tax_loss_carry_forward,{{{prefix}pool_opening}},0),0)", total=True, engine=False)
-        m.line(TAX, pool_key, f"{label}: losses carried forward", "EUR", "eur_m", f"=IF(tax_loss_carry_forward,MAX(0,{{{prefix}pool_opening}}-{{{profit}}}),0)", engine=pool_key == "tax_loss_pool_eur")
+        m.line(TAX, offset_key, f"{label}: losses offset (up to the threshold in full, above it the share)", "EUR", "eur_m", f"=IF(tax_loss_carry_forward,MIN({{{prefix}pool_opening}},{allowance}),0)", total=True, engine=offset_key == "tax_loss_offset_eur")
+        m.line(TAX, f"{prefix}taxable", f"{label}: taxable profit", "EUR", "eur_m", f"={gain}-{{{offset_key}}}", total=True, engine=False)
+        m.line(TAX, pool_key, f"{label}: losses carried forward", "EUR", "eur_m", f"=IF(tax_loss_carry_forward,{{{prefix}pool_opening}}-{{{offset_key}}}+MAX(-{{{profit}}},0),0)", engine=pool_key == "tax_loss_pool_eur")
         m.line(TAX, tax_key, f"{label}: tax", "EUR", "eur_m", f"=tax_rate*{{{prefix}taxable}}", total=True, style="total")
 
     m.section(TAX, "Unlevered tax (project view): on EBIT = EBITDA − depreciation + resale of retired compute (fully depreciated)")
     m.line(TAX, "ebit_eur", "EBIT", "EUR", "eur_m", "={ebitda_eur}-{depreciation_eur}+{compute_resale_eur}", total=True)
-    tax_block("unlevered_", "ebit_eur", "unlevered_tax_eur", "unlevered_loss_pool", "Unlevered")
+    tax_block("unlevered_", "ebit_eur", "unlevered_tax_eur", "unlevered_loss_pool", "unlevered_loss_offset", "Unlevered")
     m.section(TAX, "Tax (levered): on EBT = EBIT − interest paid − debt fees − depreciation of interest capitalised during construction")
     m.scalar(TAX, "idc_base", "Interest capitalised during construction, depreciable with the facility (IAS 23; grants do not reduce it)", "EUR", "eur_m", "=IF(tax_capitalise_construction_interest,SUM({row:interest_capitalised_eur}),0)")
     m.line(TAX, "idc_depreciation_eur", "Depreciation of capitalised interest (levered tax only)", "EUR", "eur_m", "=IF(AND({period}>=project_construction_years,{period}<project_construction_years+capex_facility_life_years),{s:idc_base}/capex_facility_life_years,0)", total=True)
     m.line(TAX, "ebt_eur", "EBT", "EUR", "eur_m", "={ebit_eur}-{interest_paid_eur}-{debt_fees_eur}-{idc_depreciation_eur}", total=True)
-    tax_block("levered_", "ebt_eur", "tax_eur", "tax_loss_pool_eur", "Levered")
+    tax_block("levered_", "ebt_eur", "tax_eur", "tax_loss_pool_eur", "tax_loss_offset_eur", "Levered")
 
     # financing -------------------------------------------------------------------------------
     FIN = "Financing"

@@ -1088,6 +1088,19 @@ class _View:
             "processes": processes,
         }
 
+    @staticmethod
+    def _loss_offset_text(tax: dict[str, Any]) -> str:
+        """The loss carry-forward rule of the method section, with its limits."""
+        threshold, share = float(tax["loss_offset_threshold_eur"]), float(tax["loss_offset_share_above_threshold"])
+        if share >= 1.0 or threshold >= 1e15:
+            return "Losses are carried forward without limit and offset later profits in full. "
+        return (
+            "Losses are carried forward without time limit, under minimum taxation as in § 10d EStG (applied alike to "
+            "corporation and trade tax): in a year with a profit, losses brought forward offset it in full up to "
+            f"{fmt_eur_m(threshold)} and {fmt_pct(share)} of the profit above that; the rest of the pool waits for "
+            "later years. The unlevered tax on EBIT and the tax on profit after interest follow the same rule. "
+        )
+
     def method(self) -> list[dict[str, str]]:
         p = self.data["project"]
         timing = "at the end of each year" if p["discounting"] == "end" else "in the middle of each year"
@@ -1148,8 +1161,9 @@ class _View:
                 "target. As the debt is fixed from the base case, the reserve is the same on every Monte Carlo "
                 "path; project cash flow, DSCR and LLCR do not include it.")},
             {"title": "Tax", "text": (
-                f"Tax = {fmt_pct(tax['rate'])} × max(0, profit before tax − losses carried forward); never negative. "
-                + ("Losses are carried forward without limit. " if tax["loss_carry_forward"] else "Losses are not carried forward. ")
+                f"Tax = {fmt_pct(tax['rate'])} × taxable profit, where taxable profit = max(0, profit before tax) − "
+                "losses brought forward offset in that year; never negative. "
+                + (self._loss_offset_text(tax) if tax["loss_carry_forward"] else "Losses are not carried forward. ")
                 + ("Grants reduce the depreciable asset base. " if tax["grants_reduce_asset_base"] else "")
                 + "Depreciation is straight line per asset class from go-live. "
                 + ("Interest capitalised during construction is part of the facility's cost (IAS 23) and is "

@@ -377,17 +377,93 @@ def test_resale_of_a_retired_cohort_by_hand():
     assert all(c["passed"] for c in res.checks)
 
 
+def _tax_unlimited(profit, rate):
+    """The unlimited carry-forward as it stood before minimum taxation (the reference)."""
+    s = np.cumsum(-profit, axis=-1)
+    pool = s - np.minimum(np.minimum.accumulate(s, axis=-1), 0.0)
+    opening = np.concatenate([np.zeros_like(pool[..., :1]), pool[..., :-1]], axis=-1)
+    return rate * np.maximum(profit - opening, 0.0), pool
+
+
 def test_losses_are_carried_forward():
-    # price 0.1 in year 1 makes a loss; the pool is used up before tax is due again
     res = engine.evaluate(tiny_case(**{"tax.rate": 0.25}))
     ebt = np.array([-5.0, 2.0, 1.0, 4.0])
-    tax, pool = engine._tax(ebt[None, :], 0.25, True)
-    # pool: 5, 3, 2, 0; taxable: 0, 0, 0, 4 - 2 = 2
+    tax, pool, offset = engine._tax(ebt[None, :], 0.25, True)
+    # pool: 5, 3, 2, 0; offset 0, 2, 1, 2; taxable: 0, 0, 0, 4 - 2 = 2
     np.testing.assert_allclose(pool[0], [5, 3, 2, 0])
+    np.testing.assert_allclose(offset[0], [0, 2, 1, 2])
     np.testing.assert_allclose(tax[0], [0, 0, 0, 0.5])
-    tax_nocf, _ = engine._tax(ebt[None, :], 0.25, False)
+    tax_nocf, pool_nocf, offset_nocf = engine._tax(ebt[None, :], 0.25, False)
     np.testing.assert_allclose(tax_nocf[0], [0, 0.5, 0.25, 1.0])
+    assert not pool_nocf.any() and not offset_nocf.any()
     assert all(c["passed"] for c in res.checks)
+
+
+def test_minimum_taxation_by_hand():
+    # Profits −5, 2, 3, 4 (EUR m); losses offset in full up to 1 m a year and 60 % above it;
+    # rate 25 %. allowance = min(profit, 1) + 0.6 × max(profit − 1, 0):
+    #   t0: loss 5            -> offset 0,                         taxable 0,   pool 5
+    #   t1: allowance 1 + 0.6 × 1 = 1.6 -> offset min(5, 1.6) = 1.6,   taxable 0.4, pool 3.4
+    #   t2: allowance 1 + 0.6 × 2 = 2.2 -> offset min(3.4, 2.2) = 2.2, taxable 0.8, pool 1.2
+    #   t3: allowance 1 + 0.6 × 3 = 2.8 -> offset min(1.2, 2.8) = 1.2, taxable 2.8, pool 0
+    # Tax 0, 0.1, 0.2, 0.7 = 1.0 in all, as without the limit (0, 0, 0, 1.0): only later.
+    m = 1e6
+    ebt = np.array([[-5.0, 2.0, 3.0, 4.0]]) * m
+    tax, pool, offset = engine._tax(ebt, 0.25, True, 1.0 * m, 0.6)
+    np.testing.assert_allclose(offset[0], np.array([0, 1.6, 2.2, 1.2]) * m, rtol=1e-12)
+    np.testing.assert_allclose(pool[0], np.array([5, 3.4, 1.2, 0]) * m, rtol=1e-12, atol=1e-6)
+    np.testing.assert_allclose(tax[0], np.array([0, 0.1, 0.2, 0.7]) * m, rtol=1e-12)
+    unlimited, _, _ = engine._tax(ebt, 0.25, True)
+    np.testing.assert_allclose(unlimited[0], np.array([0, 0, 0, 1.0]) * m, rtol=1e-12)
+    # per-path limits of shape (n_paths, 1) broadcast against a (1, T) profit line:
+    # path 0 as above, path 1 unlimited (share 1), path 2 nothing offset above 0 (share 0)
+    tax3, pool3, _ = engine._tax(ebt, 0.25, True, np.array([[1.0], [1.0], [0.0]]) * m, np.array([[0.6], [1.0], [0.0]]))
+    assert tax3.shape == (3, 4)
+    np.testing.assert_allclose(tax3[:2], np.vstack([tax, unlimited]), rtol=1e-12)
+    np.testing.assert_allclose(tax3[2], 0.25 * np.maximum(ebt[0], 0.0), rtol=1e-12)
+    np.testing.assert_allclose(pool3[2], [5 * m] * 4, rtol=1e-12)
+
+
+def test_unlimited_offset_is_the_old_carry_forward_exactly():
+    # with share 1, or a threshold above every profit, the allowance is the profit itself
+    # and the result equals the unlimited carry-forward bit for bit
+    rng = np.random.default_rng(7)
+    profit = rng.normal(0.0, 1e8, (200, 25)) * (rng.random((200, 25)) < 0.9)
+    old_tax, old_pool = _tax_unlimited(profit, 0.3)
+    for threshold, share in ((np.inf, 1.0), (1e15, 1.0), (1e15, 0.6), (1e6, 1.0), (0.0, 1.0)):
+        tax, pool, _ = engine._tax(profit, 0.3, True, threshold, share)
+        if threshold >= 1e15:
+            assert np.array_equal(tax, old_tax) and np.array_equal(pool, old_pool), (threshold, share)
+        else:  # share 1 with a binding threshold: threshold + (profit − threshold), within rounding
+            np.testing.assert_allclose(tax, old_tax, rtol=1e-12, atol=1e-6)
+            np.testing.assert_allclose(pool, old_pool, rtol=1e-12, atol=1e-6)
+
+
+def test_minimum_taxation_defers_tax_on_the_tiny_plant():
+    # The tiny plant with a facility of EUR 3m depreciated in one year and (almost) no sales
+    # in operating year 1 (logistic ramp from 0 with midpoint 1.5 and steepness 50: 0.5 /
+    # (1 + e^25) ≈ 7e-12 utilization), tax 30 %, losses offset in full up to EUR 1m, 60 % above:
+    # - EBIT: 2027 −3,000,000 − 1,000,000 (compute) = −4,000,000; 2028 and 2029
+    #   EBITDA 3,942,000 − 1,000,000 = 2,942,000 (no debt: EBT = EBIT);
+    # - 2028: allowance 1,000,000 + 0.6 × 1,942,000 = 2,165,200 < min(4,000,000, 2,942,000),
+    #   so the limit binds: taxable 776,800, tax 233,040, pool 1,834,800;
+    # - 2029: offset 1,834,800 (the rest), taxable 1,107,200, tax 332,160, pool 0.
+    # Without the limit: 2028 no tax (pool 1,058,000), 2029 tax 0.3 × 1,884,000 = 565,200.
+    ramp = {"capex.facility_eur_per_mw": 3_000_000, "capex.facility_life_years": 1, "utilization.start": 0.0,
+            "utilization.midpoint_year": 1.5, "utilization.steepness": 50.0, "tax.rate": 0.3}
+    limited = engine.evaluate(tiny_case(**ramp, **{"tax.loss_offset_threshold_eur": 1e6, "tax.loss_offset_share_above_threshold": 0.6}))
+    free = engine.evaluate(tiny_case(**ramp))
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-3)  # noqa: E731
+    close(limited.line("ebt_eur")[0], [0, -4_000_000, 2_942_000, 2_942_000])
+    close(limited.line("tax_loss_offset_eur")[0], [0, 0, 2_165_200, 1_834_800])
+    close(limited.line("tax_loss_pool_eur")[0], [0, 4_000_000, 1_834_800, 0])
+    close(limited.line("tax_eur")[0], [0, 0, 233_040, 332_160])
+    close(limited.line("unlevered_tax_eur")[0], [0, 0, 233_040, 332_160])
+    close(free.line("tax_eur")[0], [0, 0, 0, 565_200])
+    close(free.line("tax_loss_pool_eur")[0], [0, 4_000_000, 1_058_000, 0])
+    # the same tax in total, paid earlier: the NPV falls
+    assert float(limited.kpis["project_npv_eur"][0]) < float(free.kpis["project_npv_eur"][0])
+    assert all(c["passed"] for c in limited.checks)
 
 
 def test_mid_year_discounting_shifts_by_half_a_year():

@@ -15,6 +15,7 @@ import shutil
 import time
 from typing import Any
 
+import numpy as np
 import openpyxl
 import pytest
 
@@ -75,7 +76,7 @@ def _complex_case() -> Case:
     """Refresh cohorts with resale of the retired ones, a binding grant cap, a
     refresh-eligible grant, anchors capped by capacity, two tranches (annuity; linear
     with grace) with distribution lock-ups at different ratios and debt service reserves of
-    different lengths, tax with losses, mid-year."""
+    different lengths, tax with losses offset under a binding minimum-taxation limit, mid-year."""
     text = TINY.read_text().replace("operating_years = 3", "operating_years = 8").replace("deployment = [1.0]", "deployment = [0.5, 0.5]")
     return assumptions.loads((text + TWO_TRANCHES_AND_GRANTS).encode(), "complex.toml").with_values({
         "project.discounting": "mid",
@@ -100,6 +101,10 @@ def _complex_case() -> Case:
         "opex.staff_eur_per_year": 200_000,
         "opex.maintenance_share_of_capex": 0.01,
         "tax.rate": 0.25,
+        # the first year's loss (EUR 23k) exceeds what may be offset in the next
+        # (5,000 + 0.3 % of the rest of EUR 3.0m ≈ 14k): the rest waits a year
+        "tax.loss_offset_threshold_eur": 5_000,
+        "tax.loss_offset_share_above_threshold": 0.003,
         "debt.0.lockup_dscr": 9.5,
         "debt.1.lockup_dscr": 7.0,
         "debt.0.dsra_months": 6.0,
@@ -311,6 +316,18 @@ def test_the_cases_cover_what_they_claim(runs: dict) -> None:
     for name in ("default", "default_linear", "default_sculpted"):
         assert runs[name].result.lines["idc_depreciation_eur"].sum() > 0, name
     assert runs["default_sculpted_capped"].result.lines["idc_depreciation_eur"].sum() == 0.0
+    # minimum taxation binds: some year offsets less than min(losses brought forward, profit),
+    # in the levered tax of both cases and the unlevered tax of the default (EUR 1m, 60 %)
+    assert runs["default"].result.case.data["tax"]["loss_offset_threshold_eur"] == 1_000_000
+    for name, kind in (("default", "levered"), ("default", "unlevered"), ("complex", "levered")):
+        res = runs[name].result
+        tax = res.case.data["tax"]
+        profit = res.line("ebt_eur" if kind == "levered" else "ebit_eur")
+        _, pool, offset = engine._tax(profit, tax["rate"], True, tax["loss_offset_threshold_eur"], tax["loss_offset_share_above_threshold"])
+        if kind == "levered":
+            assert (offset == res.line("tax_loss_offset_eur")).all()
+        opening = pool[..., :-1]
+        assert (offset[..., 1:] < np.minimum(opening, np.maximum(profit[..., 1:], 0.0)) - 1.0).any(), (name, kind)
 
 
 @lo.needs_soffice

@@ -4,7 +4,10 @@ Whatever the inputs (resale of retired compute included), money is conserved: so
 equal uses every year, partner flows add up to the equity flow, the debt is repaid by
 maturity and never negative, grants stay within their caps, the distribution lock-up
 account and the debt service reserve never go negative and are empty at the end; and the project NPV falls
-as the discount rate rises when every outflow comes first.
+as the discount rate rises when every outflow comes first. Minimum taxation (a yearly limit on
+the losses brought forward that may be offset) only defers offsets: the tax is never negative,
+nor the loss pool, the total tax is at least that without the limit, and no more losses are
+offset than were made.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from bizcase import assumptions, engine, finance
 from tests.conftest import TINY
@@ -58,6 +62,8 @@ inputs = st.fixed_dictionaries({
     "resale": st.floats(0.0, 1.0),
     "lockup": st.one_of(st.just(0.0), st.floats(0.0, 10.0)),
     "dsra": st.one_of(st.just(0.0), st.floats(0.0, 24.0)),
+    "threshold": st.one_of(st.just(1e15), st.floats(0.0, 5e6)),
+    "share": st.floats(0.0, 1.0),
 })
 
 
@@ -78,6 +84,8 @@ def build(x: dict) -> engine.ModelResult:
             "capex.overrun": x["overrun"],
             "capex.residual_value_share": 0.3,
             "capex.compute_resale_share": x["resale"],
+            "tax.loss_offset_threshold_eur": x["threshold"],
+            "tax.loss_offset_share_above_threshold": x["share"],
         },
     )
     return engine.evaluate(case)
@@ -130,3 +138,44 @@ def test_irr_makes_npv_zero(x):
             flows = res.line(flows_name)[0]
             scale = np.abs(flows).sum()
             assert abs(finance.npv(irr, flows)) < 1e-7 * scale
+
+
+profits = hnp.arrays(float, st.tuples(st.integers(1, 4), st.integers(1, 12)), elements=st.floats(-1e9, 1e9))
+
+
+def _assert_limits_only_defer(profit, tax, pool, offset, unlimited_tax, scale):
+    assert (tax >= 0).all() and (pool >= 0).all() and (offset >= 0).all()
+    # total offsets = total losses − losses left at the end ≤ total losses
+    losses = np.maximum(-profit, 0.0).sum(axis=-1)
+    assert (offset.sum(axis=-1) <= losses + 1e-9 * scale).all()
+    assert (tax.sum(axis=-1) >= unlimited_tax.sum(axis=-1) - 1e-9 * scale).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(profits, st.floats(0.0, 2e8), st.floats(0.0, 1.0), st.floats(0.0, 0.5))
+def test_minimum_taxation_only_defers_offsets(profit, threshold, share, rate):
+    tax, pool, offset = engine._tax(profit, rate, True, threshold, share)
+    unlimited, _, _ = engine._tax(profit, rate, True)
+    scale = max(1.0, float(np.abs(profit).sum()))
+    _assert_limits_only_defer(profit, tax, pool, offset, unlimited, scale)
+    # the pool rolls forward: opening − offset + loss
+    opening = np.concatenate([np.zeros_like(pool[:, :1]), pool[:, :-1]], axis=1)
+    np.testing.assert_allclose(pool, opening - offset + np.maximum(-profit, 0.0), rtol=0, atol=1e-9 * scale)
+    assert (offset <= np.minimum(opening, np.maximum(profit, 0.0)) + 1e-9 * scale).all()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs)
+def test_minimum_taxation_only_defers_tax_in_the_model(x):
+    res = build(x)
+    free = build({**x, "threshold": 1e15, "share": 1.0})
+    scale = max(1.0, float(np.abs(res.line("ebt_eur")).sum()))
+    for tax_line, profit_line in (("tax_eur", "ebt_eur"), ("unlevered_tax_eur", "ebit_eur")):
+        profit = res.line(profit_line)
+        np.testing.assert_array_equal(profit, free.line(profit_line))  # debt is sized before tax
+        tax, pool, offset = engine._tax(profit, x["tax"], True, x["threshold"], x["share"])
+        np.testing.assert_array_equal(tax, res.line(tax_line))
+        _assert_limits_only_defer(profit, tax, pool, offset, free.line(tax_line), scale)
+        if tax_line == "tax_eur":
+            np.testing.assert_array_equal(offset, res.line("tax_loss_offset_eur"))
+            np.testing.assert_array_equal(pool, res.line("tax_loss_pool_eur"))

@@ -348,3 +348,14 @@ def test_the_financing_section_shows_the_debt_service_reserve(default_case):
     assert "is never drawn to pay debt service" in method and "It earns no interest." in method
     plain = report.html_bytes(pipeline.run_case(default_case.with_values({"debt.0.dsra_months": 0.0}), simulations=0)).decode()
     assert "No tranche holds a debt service reserve." in plain and '<td class="num">none</td>' in plain
+
+
+def test_the_method_section_states_the_minimum_taxation(default_case):
+    """Default case: losses offset in full up to EUR 1m a year and 60 % above (§ 10d EStG);
+    the tiny plant keeps the schema default, an unlimited offset."""
+    html = report.html_bytes(pipeline.run_case(default_case, simulations=0)).decode()
+    method = html[html.index('<section id="method">'):]
+    assert "minimum taxation as in § 10d EStG" in method
+    assert "offset it in full up to EUR 1.0m and 60.0 % of the profit above that" in method
+    tiny = report.html_bytes(pipeline.run_case(tiny_case(), simulations=0)).decode()
+    assert "Losses are carried forward without limit and offset later profits in full." in tiny
