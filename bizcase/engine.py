@@ -678,8 +678,9 @@ def size_debt(case: Case, tl: Timeline, L: Mapping[str, Array]) -> DebtSchedule:
                 else:
                     service = proxy[t] * balance_p0 / pv_proxy if pv_proxy > 0 else balance_p0 / n_rep + interest
                     principal = service - interest
-                if t == p1:
-                    principal = opening  # the last instalment clears rounding
+                # never repay more than is owed (rounding of a sculpted or annuity profile
+                # must not push the balance below zero); the last instalment clears it
+                principal = opening if t == p1 else min(principal, opening)
             closing = opening + (interest if t < C else 0.0) + draws[t] - principal
             cols["principal"][t] = principal
             cols["balance"][t] = closing

@@ -493,7 +493,7 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
         m.line(FIN, dj + "interest_capitalised", "Interest capitalised (construction)", "EUR", "eur_m", f"=IF({{constr}}=1,{{{dj}interest}},0)", total=True, engine=False)
         m.line(FIN, dj + "interest_paid", "Interest paid (operation)", "EUR", "eur_m", f"=IF({{constr}}=1,0,{{{dj}interest}})", total=True, engine=False)
         m.scalar(FIN, dj + "balance_p0", "Balance at first repayment", "EUR", "eur_m", f"=INDEX({{row:{dj}opening}},1,{{s:{dj}p0}}+1)")
-        last = f"IF({{period}}={{s:{dj}p1}},{{{dj}opening}},%s)"
+        last = f"IF({{period}}={{s:{dj}p1}},{{{dj}opening}},MIN(%s,{{{dj}opening}}))"
         if d["repayment"] == "linear":
             principal = last % f"{{s:{dj}balance_p0}}/{{s:{dj}n_rep}}"
         elif d["repayment"] == "annuity":
@@ -504,7 +504,7 @@ def define_model(case: assumptions.Case, n_periods: int) -> _Model:
                 f"IF({{s:{dj}pv_proxy}}>0,{{cfads_proxy}}*{{s:{dj}balance_p0}}/{{s:{dj}pv_proxy}},"
                 f"{{s:{dj}balance_p0}}/{{s:{dj}n_rep}}+{{{dj}interest}})-{{{dj}interest}}"
             )
-        m.line(FIN, dj + "principal", "Principal repaid (last instalment clears the balance)", "EUR", "eur_m", f"=IF({{{dj}window}}=1,{principal},0)", total=True, engine=False)
+        m.line(FIN, dj + "principal", "Principal repaid (at most the opening balance; the last instalment clears it)", "EUR", "eur_m", f"=IF({{{dj}window}}=1,{principal},0)", total=True, engine=False)
         m.line(FIN, dj + "closing", "Closing balance", "EUR", "eur_m", f"={{{dj}opening}}+{{{dj}interest_capitalised}}+{{{dj}draws}}-{{{dj}principal}}", engine=False)
         m.line(FIN, dj + "fees", "Upfront fee", "EUR", "eur_m", f"={n}_upfront_fee*{{{dj}draws}}", total=True, engine=False)
     J = range(len(debts))
