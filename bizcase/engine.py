@@ -564,7 +564,8 @@ def evaluate(
     # in tax_eur); they reach equity through the waterfall below.
     L["cfads_eur"] = L["ebitda_eur"] - L["tax_eur"]
     ds = L["debt_service_eur"]
-    L["dscr"] = np.divide(L["cfads_eur"], ds, out=np.full(np.broadcast_shapes(L["cfads_eur"].shape, ds.shape), np.nan), where=ds > 0)
+    with np.errstate(over="ignore"):  # a vanishing debt service gives an infinite cover
+        L["dscr"] = np.divide(L["cfads_eur"], ds, out=np.full(np.broadcast_shapes(L["cfads_eur"].shape, ds.shape), np.nan), where=ds > 0)
 
     # debt service reserve, maintained at target (fixed with the debt: the same on every
     # path); its movement is a use of cash before distributions, a release a source
@@ -779,7 +780,8 @@ def _llcr(res: ModelResult) -> Array:
     rate = sum(b * t.interest_rate for b, t in zip(opening, tranches, strict=True)) / debt
     cfads = np.broadcast_to(res.lines["cfads_eur"], (n, T))[:, p0 : p1 + 1]
     pv = _present_value(cfads, (1.0 + rate) ** -np.arange(1, p1 - p0 + 2))
-    return pv / debt
+    with np.errstate(over="ignore"):  # a vanishing debt gives an infinite cover
+        return np.asarray(pv / debt)
 
 
 def partner_flows(res: ModelResult) -> list[dict[str, Any]]:
