@@ -11,26 +11,17 @@ Usage: python benchmarks/bench_engine.py [FILE]
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import median_time
 
 from bizcase import assumptions, engine, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def median_time(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

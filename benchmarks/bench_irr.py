@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
 import numpy_financial as npf
+from common import median_time
 
 from bizcase.finance import irr
 
@@ -41,16 +41,6 @@ def project_flows(rng: np.random.Generator, n_paths: int, n_periods: int) -> np.
     flows[:, 0] = -capex
     return flows
 
-
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of `repeat` calls after one warm-up call [s]."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def per_path_time(
