@@ -1211,9 +1211,7 @@ class _Writer:
         if summary is None and getattr(self.run, "monte_carlo", None) is not None:
             summary = getattr(self.run.monte_carlo, "summary", None)
         if not isinstance(summary, Mapping):
-            self.text(ws, 3, 1, "Monte Carlo was not run for this workbook (run bizcase with --simulations N to fill this sheet).", NOTE_FONT)
-            ws.column_dimensions["A"].width = 100
-            self.setup_print(ws)
+            self.empty_sheet(ws, "Monte Carlo was not run for this workbook (run bizcase with --simulations N to fill this sheet).")
             return
         stats = ("mean", "sd", "p5", "p10", "p50", "p90", "p95", "n_defined")
         r = 2
@@ -1327,9 +1325,7 @@ class _Writer:
         self.title(ws, "Scenarios (values from re-evaluations of the model)")
         scenarios = self.doc.get("scenarios")
         if not isinstance(scenarios, list) or not scenarios:
-            self.text(ws, 3, 1, "No scenarios were evaluated for this workbook (see `bizcase scenarios`).", NOTE_FONT)
-            ws.column_dimensions["A"].width = 100
-            self.setup_print(ws)
+            self.empty_sheet(ws, "No scenarios were evaluated for this workbook (see `bizcase scenarios`).")
             return
         keys: list[str] = []
         for s in scenarios:
@@ -1360,14 +1356,18 @@ class _Writer:
         self.setup_print(ws, title_rows="3:3")
 
 
+    def empty_sheet(self, ws: Worksheet, message: str) -> None:
+        """A values sheet with nothing to show: one note saying why, set up for print."""
+        self.text(ws, 3, 1, message, NOTE_FONT)
+        ws.column_dimensions["A"].width = 100
+        self.setup_print(ws)
+
     def write_sensitivity(self) -> None:
         ws = self.ws["Sensitivity"]
         self.title(ws, "Sensitivity: tornado and spider (values from re-evaluations of the model)")
         sens = self.doc.get("sensitivity")
         if not isinstance(sens, Mapping) or not sens.get("tornado"):
-            self.text(ws, 3, 1, "No sensitivity analysis was run for this workbook (see `bizcase run` and `bizcase tornado`).", NOTE_FONT)
-            ws.column_dimensions["A"].width = 100
-            self.setup_print(ws)
+            self.empty_sheet(ws, "No sensitivity analysis was run for this workbook (see `bizcase run` and `bizcase sensitivity`).")
             return
         self.text(ws, 2, 1, "values: each bar re-evaluates the whole model (debt re-sized), like bizcase run --set", NOTE_FONT)
         method = sens.get("method")
